@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Installs what shepard's demo and tests need from outside the Rust toolchain, only when missing:
+#   - consul   (Debian's `consul` package, 1.8.7, from the bullseye suite)
+#   - promtool (Debian's `prometheus` package)
+# Idempotent: a machine that already has both is left untouched.
+set -euo pipefail
+
+have() { command -v "$1" >/dev/null 2>&1; }
+
+if have consul && have promtool; then
+  exit 0
+fi
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+# The bullseye suite is added next to the existing Debian source, reusing its mirror URI, and pinned
+# low so that nothing but the packages named below is ever taken from it.
+ensure_bullseye_source() {
+  local list=/etc/apt/sources.list.d/shepard-bullseye.sources
+  local pin=/etc/apt/preferences.d/shepard-bullseye
+  [ -f "$list" ] && [ -f "$pin" ] && return 0
+
+  local uri="" keyring=""
+  if [ -f /etc/apt/sources.list.d/debian.sources ]; then
+    # deb822 format: the first URIs/Signed-By of the stanza that serves the main archive.
+    uri=$(awk '/^URIs:/ && $2 !~ /security/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources)
+    keyring=$(awk '/^Signed-By:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources)
+  fi
+  if [ -z "$uri" ] && [ -f /etc/apt/sources.list ]; then
+    # one-line format: "deb [opts] URI suite components"
+    uri=$(awk '$1 == "deb" && $0 !~ /security/ { for (i = 2; i <= NF; i++) if ($i ~ /^(https?|file|mirror):/) { print $i; exit } }' /etc/apt/sources.list)
+  fi
+  if [ -z "$uri" ]; then
+    echo "install-deps: cannot find the Debian mirror URI in /etc/apt/sources.list{,.d/debian.sources}" >&2
+    exit 1
+  fi
+  [ -n "$keyring" ] || keyring=/usr/share/keyrings/debian-archive-keyring.gpg
+
+  $SUDO tee "$list" >/dev/null <<SRC
+Types: deb
+URIs: $uri
+Suites: bullseye
+Components: main
+Signed-By: $keyring
+SRC
+  $SUDO tee "$pin" >/dev/null <<PIN
+# Only consul is wanted from bullseye; everything else stays on the machine's own release.
+Package: *
+Pin: release n=bullseye
+Pin-Priority: 100
+
+Package: consul
+Pin: release n=bullseye
+Pin-Priority: 990
+PIN
+}
+
+pkgs=()
+if ! have consul; then
+  ensure_bullseye_source
+  pkgs+=(consul)
+fi
+if ! have promtool; then
+  pkgs+=(prometheus)
+fi
+
+echo "install-deps: installing ${pkgs[*]}"
+$SUDO apt-get update -qq
+# prometheus's postinst would start a server on :9090; policy-rc.d keeps services from starting.
+policy=/usr/sbin/policy-rc.d
+created_policy=0
+if [ ! -e "$policy" ]; then
+  printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$policy" >/dev/null
+  $SUDO chmod +x "$policy"
+  created_policy=1
+fi
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${pkgs[@]}"
+if [ "$created_policy" = 1 ]; then $SUDO rm -f "$policy"; fi
+
+have consul || { echo "install-deps: consul is still missing after install" >&2; exit 1; }
+have promtool || { echo "install-deps: promtool is still missing after install" >&2; exit 1; }
+consul version | head -n 1
+promtool --version 2>&1 | head -n 1

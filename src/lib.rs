@@ -1,0 +1,13 @@
+//! shepard: a Nomad node agent that restarts the allocations of a task at most `max_parallel`
+//! at a time, each only after the previous ones are healthy again, when the configuration
+//! rendered into them changes. Coordination happens through Consul KV locks, a slot semaphore
+//! and a rollout record.
+
+pub mod api_metrics;
+pub mod cli;
+pub mod config;
+pub mod consul;
+pub mod http_client;
+pub mod secret;
+pub mod telemetry;
+pub mod tls;
