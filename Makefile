@@ -1,0 +1,27 @@
+# shepard: `make demo` runs a coordinated rolling restart you can watch; `make test` runs every check.
+.PHONY: deps demo test fmt lint unit
+
+CARGO ?= cargo
+
+deps:
+	@bash scripts/install-deps.sh
+
+demo: deps
+	@bash scripts/demo.sh
+
+test: deps fmt lint unit
+
+fmt:
+	$(CARGO) fmt --all --check
+
+lint:
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+# cargo-nextest runs each test in its own process, so Consul fixtures of different tests never
+# share state; plain `cargo test` is the fallback where nextest is missing.
+unit:
+	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
+		$(CARGO) nextest run --workspace --no-fail-fast && $(CARGO) test --workspace --doc; \
+	else \
+		$(CARGO) test --workspace --no-fail-fast; \
+	fi
