@@ -44,13 +44,12 @@ pub fn build(tls: &TlsConfig) -> Result<reqwest::Client, HttpClientError> {
 
     if let Some(ca) = &tls.ca_file {
         let pem = read(ca, "CA")?;
-        let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|source| {
-            HttpClientError::Pem {
+        let certs =
+            reqwest::Certificate::from_pem_bundle(&pem).map_err(|source| HttpClientError::Pem {
                 what: "CA certificate",
                 path: ca.clone(),
                 source,
-            }
-        })?;
+            })?;
         for cert in certs {
             builder = builder.add_root_certificate(cert);
         }

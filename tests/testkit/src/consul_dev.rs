@@ -1,0 +1,164 @@
+//! [`ConsulDev`]: a real `consul agent -dev` on free loopback ports with its own data dir,
+//! started for one test and killed when the fixture is dropped.
+
+use std::fs;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use crate::free_port::free_port;
+use crate::http_get::get;
+use crate::poll;
+
+/// The ACL master token of agents started with [`ConsulDevOptions::acl_default_deny`].
+pub const ACL_MASTER_TOKEN: &str = "11111111-2222-3333-4444-555555555555";
+
+/// How to start the dev agent.
+#[derive(Debug, Clone, Default)]
+pub struct ConsulDevOptions {
+    /// ACLs enabled with `default_policy = "deny"` and [`ACL_MASTER_TOKEN`] as master token.
+    pub acl_default_deny: bool,
+}
+
+/// A running Consul dev agent. Dropping it kills the process and removes its data dir.
+pub struct ConsulDev {
+    child: Child,
+    http_port: u16,
+    node_name: String,
+    master_token: Option<String>,
+    dir: tempfile::TempDir,
+}
+
+impl ConsulDev {
+    /// A dev agent with default options (ACLs off), ready to serve sessions.
+    pub fn start() -> Self {
+        Self::start_with(ConsulDevOptions::default())
+    }
+
+    /// Starts an agent and waits until it has a leader and its own node is registered
+    /// and healthy, so that sessions can be created at once.
+    pub fn start_with(options: ConsulDevOptions) -> Self {
+        let binary = which_consul();
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("temp dir for consul: {e}"));
+        let http_port = free_port();
+        let node_name = format!("consul-dev-{http_port}");
+        let mut args: Vec<String> = vec![
+            "agent".into(),
+            "-dev".into(),
+            "-bind=127.0.0.1".into(),
+            "-client=127.0.0.1".into(),
+            format!("-node={node_name}"),
+            format!("-data-dir={}", dir.path().join("data").display()),
+            format!("-http-port={http_port}"),
+            format!("-dns-port={}", free_port()),
+            format!("-serf-lan-port={}", free_port()),
+            format!("-serf-wan-port={}", free_port()),
+            format!("-server-port={}", free_port()),
+            format!("-grpc-port={}", free_port()),
+            "-log-level=warn".into(),
+        ];
+        let master_token = options
+            .acl_default_deny
+            .then(|| ACL_MASTER_TOKEN.to_string());
+        if let Some(token) = &master_token {
+            let config = dir.path().join("acl.hcl");
+            let acl = format!(
+                "acl {{\n  enabled = true\n  default_policy = \"deny\"\n  \
+                 enable_token_persistence = false\n  tokens {{\n    master = \"{token}\"\n    \
+                 agent = \"{token}\"\n  }}\n}}\n"
+            );
+            fs::write(&config, acl).unwrap_or_else(|e| panic!("write {}: {e}", config.display()));
+            args.push(format!("-config-file={}", config.display()));
+        }
+        let log_path = dir.path().join("consul.log");
+        let log = fs::File::create(&log_path).unwrap_or_else(|e| panic!("consul log file: {e}"));
+        let log_err = log
+            .try_clone()
+            .unwrap_or_else(|e| panic!("consul log file: {e}"));
+        let child = Command::new(&binary)
+            .args(&args)
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(log_err)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
+        let mut consul = Self {
+            child,
+            http_port,
+            node_name,
+            master_token,
+            dir,
+        };
+        consul.wait_ready(&log_path);
+        consul
+    }
+
+    fn wait_ready(&mut self, log_path: &PathBuf) {
+        let path = format!("/v1/health/node/{}", self.node_name);
+        let token = self.master_token.clone();
+        let port = self.http_port;
+        let child = &mut self.child;
+        poll::until(
+            "consul dev agent: leader elected and node healthy",
+            Duration::from_secs(30),
+            Duration::from_millis(50),
+            || {
+                if let Ok(Some(status)) = child.try_wait() {
+                    let log = fs::read_to_string(log_path).unwrap_or_default();
+                    panic!("consul exited early with {status}:\n{log}");
+                }
+                let (_, leader) = get(port, "/v1/status/leader", None)?;
+                if leader.trim().len() <= 2 {
+                    return None; // `""` until a leader is elected
+                }
+                let (code, checks) = get(port, &path, token.as_deref())?;
+                (code == 200 && checks.contains("\"serfHealth\"") && checks.contains("passing"))
+                    .then_some(())
+            },
+        );
+    }
+
+    /// `http://127.0.0.1:<port>`.
+    pub fn http_addr(&self) -> String {
+        format!("http://127.0.0.1:{}", self.http_port)
+    }
+
+    pub fn http_port(&self) -> u16 {
+        self.http_port
+    }
+
+    /// The agent's node name (sessions are created on it by default).
+    pub fn node_name(&self) -> &str {
+        &self.node_name
+    }
+
+    /// The ACL master token, when started with ACLs on.
+    pub fn master_token(&self) -> Option<&str> {
+        self.master_token.as_deref()
+    }
+
+    /// A directory that lives as long as the fixture, for test files (tokens, certs).
+    pub fn scratch_dir(&self) -> PathBuf {
+        self.dir.path().to_path_buf()
+    }
+}
+
+impl Drop for ConsulDev {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn which_consul() -> PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .map(|dir| dir.join("consul"))
+        .find(|candidate| candidate.is_file())
+        .unwrap_or_else(|| {
+            panic!(
+                "the `consul` binary is not installed. Run `make test`, which installs Debian's \
+                 consul 1.8.7 package (scripts/install-deps.sh), or install it yourself."
+            )
+        })
+}
