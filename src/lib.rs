@@ -4,10 +4,13 @@
 //! and a rollout record.
 
 pub mod api_metrics;
+pub mod blocking;
 pub mod cli;
 pub mod config;
 pub mod consul;
 pub mod http_client;
+pub mod nomad;
 pub mod secret;
 pub mod telemetry;
 pub mod tls;
+pub mod watch;
