@@ -266,6 +266,10 @@ impl<K: Clone + Eq + Hash> WorkQueue<K> {
         self.lock().scheduled.get(key).copied()
     }
 
+    pub fn is_shut_down(&self) -> bool {
+        self.lock().shut_down
+    }
+
     /// Stops handing out keys: every `get` returns `None` from now on.
     pub fn shut_down(&self) {
         self.lock().shut_down = true;
