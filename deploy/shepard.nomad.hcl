@@ -2,7 +2,8 @@
 #
 # The agent talks to the Nomad agent and the Consul agent of its own node, and reads the files
 # rendered into the allocation directories under Nomad's data dir, so it runs with `raw_exec`
-# (host filesystem) and joins the host network. Give it tokens with the policies in `consul-policy.hcl` and `nomad-policy.hcl`.
+# (host filesystem) and joins the host network. Give it tokens with the policies in
+# `consul-policy.hcl` and `nomad-policy.hcl`.
 job "shepard" {
   datacenters = ["dc1"]
   type        = "system"
