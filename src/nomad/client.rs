@@ -226,13 +226,21 @@ pub fn blocking_timeout(params: BlockingParams, margin: Duration) -> Duration {
     wait + wait / 16 + margin
 }
 
-/// Decodes a JSON body. It goes through `serde_json::Value` so that a key sent twice takes
-/// its last value, as Go's decoders do, instead of failing the document (serde's derived
-/// structs reject duplicates; the published Read Allocation sample has one).
+/// Decodes a JSON body. A key sent twice takes its last value, as in Go's decoders, instead
+/// of failing the document (serde's derived structs reject duplicates; the published Read
+/// Allocation sample has one): a document that is valid JSON but does not decode directly is
+/// decoded again through `serde_json::Value`, which keeps the last value. Only that fallback
+/// pays for the intermediate tree (about 4x the direct decode). If both fail, the direct
+/// error is reported, as it carries the line and column.
 pub fn decode<T: DeserializeOwned>(op: &'static str, body: &[u8]) -> Result<T, NomadError> {
-    serde_json::from_slice::<serde_json::Value>(body)
-        .and_then(T::deserialize)
-        .map_err(|source| NomadError::Decode { op, source })
+    serde_json::from_slice::<T>(body).or_else(|direct| {
+        if !direct.is_data() {
+            return Err(NomadError::Decode { op, source: direct });
+        }
+        serde_json::from_slice::<serde_json::Value>(body)
+            .and_then(T::deserialize)
+            .map_err(|_| NomadError::Decode { op, source: direct })
+    })
 }
 
 #[cfg(test)]
@@ -274,6 +282,16 @@ mod tests {
         assert_eq!(
             ok.map(|c| c.address().to_string()).ok().as_deref(),
             Some("https://nomad.example:4646")
+        );
+    }
+
+    #[test]
+    fn a_wrong_type_is_reported_with_its_position() {
+        let err = decode::<crate::nomad::models::TaskState>("test", b"{\n\"Restarts\": \"x\"}")
+            .unwrap_err();
+        assert!(
+            matches!(&err, NomadError::Decode { source, .. } if source.line() == 2),
+            "{err}"
         );
     }
 
