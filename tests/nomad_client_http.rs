@@ -1,178 +1,22 @@
-//! `NomadClient` against a real local HTTP server (axum on a loopback port) that serves the
-//! published Nomad samples with `X-Nomad-Index`, and Nomad's `text/plain` errors, and records
-//! every request it gets: what the client sends (token, region, namespace, index, wait,
+//! `NomadClient` against a real local HTTP server (`stub_nomad`: axum on a loopback port
+//! serving the published Nomad samples with `X-Nomad-Index`, and Nomad's `text/plain` errors,
+//! recording every request): what the client sends (token, region, namespace, index, wait,
 //! restart body) and how it maps answers to values and errors.
 
+#[path = "nomad_client_http/stub_nomad.rs"]
+mod stub_nomad;
+
 use std::future::Future;
-use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::body::{Body, to_bytes};
-use axum::extract::{Request, State};
-use axum::http::{Method, StatusCode};
-use axum::response::Response;
+use axum::http::Method;
 use prometheus::Registry;
 use shepard::api_metrics::ApiMetrics;
 use shepard::blocking::{BlockingParams, Indexed};
 use shepard::nomad::models::{ClientStatus, NodeStatus};
-use shepard::nomad::{NomadClient, NomadClientOptions, NomadError};
+use shepard::nomad::{NomadClient, NomadError};
 use shepard::secret::Secret;
-
-/// One request as the server saw it.
-#[derive(Debug, Clone)]
-struct Seen {
-    method: Method,
-    /// Raw (still percent-encoded) path.
-    path: String,
-    query: Vec<(String, String)>,
-    token: Option<String>,
-    body: String,
-}
-
-impl Seen {
-    fn param(&self, name: &str) -> Option<&str> {
-        self.query
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-type Log = Arc<Mutex<Vec<Seen>>>;
-
-fn refdata(name: &str) -> String {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/refdata/nomad")
-        .join(name);
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-fn fixture(name: &str) -> String {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/nomad")
-        .join(name);
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-const ALLOC_ID: &str = "a8198d79-cfdb-6593-a999-1e9adabcba2e";
-
-fn json(index: Option<u64>, body: String) -> Response {
-    let mut resp = Response::builder().header("Content-Type", "application/json");
-    if let Some(index) = index {
-        resp = resp
-            .header("X-Nomad-Index", index.to_string())
-            .header("X-Nomad-KnownLeader", "true")
-            .header("X-Nomad-LastContact", "0");
-    }
-    resp.body(Body::from(body)).unwrap()
-}
-
-/// Nomad's error form: a status and the bare message as `text/plain`.
-fn text_error(status: u16, message: &str) -> Response {
-    Response::builder()
-        .status(StatusCode::from_u16(status).unwrap())
-        .header("Content-Type", "text/plain")
-        .body(Body::from(message.to_string()))
-        .unwrap()
-}
-
-/// A stand-in Nomad agent: the samples at their endpoints, and a few faults.
-async fn nomad(State(log): State<Log>, req: Request) -> Response {
-    let (parts, body) = req.into_parts();
-    let body = to_bytes(body, 1 << 20).await.unwrap();
-    let query = reqwest::Url::parse(&format!("http://x{}", parts.uri))
-        .unwrap()
-        .query_pairs()
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect();
-    let seen = Seen {
-        method: parts.method.clone(),
-        path: parts.uri.path().to_string(),
-        query,
-        token: parts
-            .headers
-            .get("X-Nomad-Token")
-            .map(|v| v.to_str().unwrap().to_string()),
-        body: String::from_utf8(body.to_vec()).unwrap(),
-    };
-    log.lock().unwrap().push(seen.clone());
-
-    if seen.token.as_deref() == Some("wrong") {
-        return text_error(403, "Permission denied");
-    }
-    let segments: Vec<&str> = seen.path.trim_start_matches('/').split('/').collect();
-    match (seen.method.as_str(), segments.as_slice()) {
-        ("GET", ["v1", "agent", "self"]) => json(None, refdata("agent-self.json")),
-        ("GET", ["v1", "node", _, "allocations"]) => {
-            json(Some(2567), refdata("node-allocations.json"))
-        }
-        ("GET", ["v1", "node", _]) => json(Some(14), fixture("node.json")),
-        ("GET", ["v1", "nodes"]) => json(Some(2526), refdata("nodes.json")),
-        ("GET", ["v1", "allocation", id]) if *id == ALLOC_ID => {
-            json(Some(57), refdata("allocation.json"))
-        }
-        // Nomad answers a missing alloc with the allocs table index and a 404.
-        ("GET", ["v1", "allocation", _]) => text_error(404, "alloc not found"),
-        ("GET", ["v1", "job", "broken"]) => text_error(500, "rpc error: eval broker disabled"),
-        ("GET", ["v1", "job", "truncated"]) => {
-            let full = refdata("job.json");
-            json(Some(7), full[..full.len() / 2].to_string())
-        }
-        ("GET", ["v1", "job", "unindexed"]) => json(None, refdata("job.json")),
-        ("GET", ["v1", "job", "hang"]) => std::future::pending().await,
-        ("GET", ["v1", "job", _, "allocations"]) => json(Some(15), refdata("allocations.json")),
-        ("GET", ["v1", "job", _]) => json(Some(7), refdata("job.json")),
-        ("POST", ["v1", "client", "allocation", _, "restart"]) => {
-            json(None, refdata("alloc-restart.response.json"))
-        }
-        ("POST", ["v1", "allocation", _, "stop"]) => json(
-            None,
-            r#"{"EvalID":"5456bd7a-9fc0-c0dd-6131-cbee77f57577","Index":54}"#.to_string(),
-        ),
-        // The Read Allocation docs' stat sample.
-        ("GET", ["v1", "client", "fs", "stat", _]) => json(
-            None,
-            r#"{"IsDir":false,"ModTime":"2016-03-15T15:40:56.822238153-07:00",
-                "Name":"redis-syslog-collector.out","Size":96,"FileMode":"-rw-rw-r--"}"#
-                .to_string(),
-        ),
-        _ => text_error(404, "Invalid URL"),
-    }
-}
-
-struct Server {
-    address: String,
-    log: Log,
-}
-
-impl Server {
-    async fn start() -> Self {
-        let log = Log::default();
-        let app = axum::Router::new().fallback(nomad).with_state(log.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let address = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        Self { address, log }
-    }
-
-    fn options(&self) -> NomadClientOptions {
-        NomadClientOptions::new(&self.address)
-    }
-
-    fn client(&self, options: NomadClientOptions) -> NomadClient {
-        NomadClient::new(options, ApiMetrics::unregistered()).unwrap()
-    }
-
-    fn last(&self) -> Seen {
-        self.log
-            .lock()
-            .unwrap()
-            .last()
-            .cloned()
-            .expect("no request reached the server")
-    }
-}
+use stub_nomad::{ALLOC_ID, Server};
 
 fn blocking(index: u64, wait_secs: u64) -> BlockingParams {
     BlockingParams {
@@ -484,4 +328,22 @@ async fn blocking_endpoints_fit_the_watch_fetch_shape() {
     .unwrap()
     .unwrap();
     assert_eq!(fetched.index, 2567);
+}
+
+#[tokio::test]
+async fn local_node_falls_back_to_the_node_record_for_its_name() {
+    let server = Server::start().await;
+    let client = server.client(server.options());
+    // The agent-self sample configures no NodeName, so the name comes from the node.
+    let local = client.local_node().await.unwrap();
+    assert_eq!(local.id, "fb2170a8-257d-3c64-b14d-bc06cc94e34c");
+    assert_eq!(local.name, "mew");
+    assert_eq!(
+        (local.datacenter.as_str(), local.region.as_str()),
+        ("dc1", "global")
+    );
+    assert_eq!(local.alloc_dir, None);
+    let seen = server.last();
+    assert_eq!(seen.path, "/v1/node/fb2170a8-257d-3c64-b14d-bc06cc94e34c");
+    assert_eq!(seen.param("index"), None);
 }

@@ -40,6 +40,9 @@ pub enum NomadError {
         #[source]
         source: serde_json::Error,
     },
+    /// The agent at `address` runs no Nomad client: `/v1/agent/self` has no `client.node_id`.
+    #[error("the Nomad agent at {address} runs no client (no stats.client.node_id)")]
+    NotAClient { address: String },
     /// A blocking endpoint answered without a numeric `X-Nomad-Index` header.
     #[error("Nomad {op}: response has no valid X-Nomad-Index header")]
     MissingIndex { op: &'static str },

@@ -4,11 +4,13 @@
 //! - `client.rs`: [`NomadClient`] and the plumbing every request shares.
 //! - `endpoints.rs`: one method per endpoint; blocking reads return [`Indexed`](crate::blocking::Indexed).
 //! - `error.rs`: [`NomadError`].
+//! - `local_node.rs`: [`LocalNode`], the node shepard runs on.
 //! - `models/`: the API documents.
 
 mod client;
 mod endpoints;
 mod error;
+mod local_node;
 pub mod models;
 
 pub use client::{
@@ -16,3 +18,4 @@ pub use client::{
 };
 pub use endpoints::op;
 pub use error::NomadError;
+pub use local_node::LocalNode;
