@@ -81,3 +81,29 @@ pub fn resolve_str(
     };
     resolve::resolve(flags.layer(), &env::layer(env), &file_layer, early)
 }
+
+impl Resolved {
+    /// Reads the token files now, so a missing or empty one is reported at start-up (and by
+    /// `shepard config check`) with the option that names it.
+    pub fn check_token_files(&self) -> Result<(), ConfigError> {
+        let tokens = [
+            ("consul.token_file", &self.config.consul.token),
+            ("nomad.token_file", &self.config.nomad.token),
+        ];
+        let problems: Vec<Problem> = tokens
+            .into_iter()
+            .filter_map(|(path, token)| {
+                token.load().err().map(|e| Problem {
+                    option: path.to_string(),
+                    origin: self.origin(path),
+                    message: e.to_string(),
+                })
+            })
+            .collect();
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError::Invalid(problems))
+        }
+    }
+}
