@@ -188,11 +188,20 @@ pub fn check(resolved: &Resolved) -> Vec<Problem> {
         k.fail("defaults.max_parallel", "must be at least 1".into());
     }
     if c.defaults.healthy_deadline <= c.defaults.min_healthy_time {
-        let msg = format!(
-            "must be longer than {}",
-            k.cite("defaults.min_healthy_time")
-        );
-        k.fail("defaults.healthy_deadline", msg);
+        // Blame the one the operator set; if both, the deadline.
+        if resolved.is_set("defaults.healthy_deadline") {
+            let msg = format!(
+                "must be longer than {}",
+                k.cite("defaults.min_healthy_time")
+            );
+            k.fail("defaults.healthy_deadline", msg);
+        } else {
+            let msg = format!(
+                "must be shorter than {}",
+                k.cite("defaults.healthy_deadline")
+            );
+            k.fail("defaults.min_healthy_time", msg);
+        }
     }
 
     logs(&mut k, c);

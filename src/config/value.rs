@@ -56,6 +56,9 @@ pub fn duration(raw: &Raw) -> Result<Duration, String> {
 pub fn boolean(raw: &Raw) -> Result<bool, String> {
     match raw {
         Raw::Bool(b) => Ok(*b),
+        Raw::Str(s) if matches!(s.as_str(), "true" | "false") => {
+            Err(unquote_hint("true or false", s))
+        }
         Raw::Text(s) => match s.trim() {
             "1" | "t" | "T" | "true" | "TRUE" | "True" => Ok(true),
             "0" | "f" | "F" | "false" | "FALSE" | "False" => Ok(false),
@@ -69,10 +72,21 @@ pub fn count(raw: &Raw) -> Result<u32, String> {
     let n = match raw {
         Raw::Number(n) => n.as_u64(),
         Raw::Text(s) => s.trim().parse::<u64>().ok(),
+        Raw::Str(s) if s.parse::<u64>().is_ok() => {
+            return Err(unquote_hint("a whole number", s));
+        }
         other => return Err(expected("a whole number", other)),
     };
     n.and_then(|n| u32::try_from(n).ok())
-        .ok_or_else(|| "expected a whole number from 0 to 4294967295".to_string())
+        .ok_or_else(|| match raw {
+            Raw::Text(s) => format!("invalid number {s:?}: expected a whole number"),
+            _ => "expected a whole number from 0 to 4294967295".to_string(),
+        })
+}
+
+/// For a quoted HCL string that would be right without the quotes.
+fn unquote_hint(what: &str, s: &str) -> String {
+    format!("expected {what}, found the string \"{s}\"; write it without quotes")
 }
 
 const SIZE_UNITS: &[(&str, u64)] = &[
