@@ -356,6 +356,46 @@ mod tests {
         }
     }
 
+    /// `config check` prints blocks by walking the table, so each block's options must be
+    /// contiguous and a block's nested blocks must come after its own options.
+    #[test]
+    fn blocks_are_contiguous() {
+        let mut closed: Vec<String> = Vec::new();
+        let mut open: Vec<String> = Vec::new();
+        for o in OPTIONS {
+            let (parent, _) = o.path.rsplit_once('.').unwrap_or(("", o.path));
+            let chain: Vec<String> = parent
+                .split('.')
+                .filter(|s| !s.is_empty())
+                .scan(String::new(), |acc, seg| {
+                    *acc = if acc.is_empty() {
+                        seg.to_string()
+                    } else {
+                        format!("{acc}.{seg}")
+                    };
+                    Some(acc.clone())
+                })
+                .collect();
+            while open.last().is_some_and(|b| !chain.contains(b)) {
+                closed.extend(open.pop());
+            }
+            for b in &chain {
+                if !open.contains(b) {
+                    assert!(!closed.contains(b), "block {b} reopened at {}", o.path);
+                    open.push(b.clone());
+                }
+            }
+            // An option directly in a block after one of its nested blocks closed.
+            assert!(
+                !closed
+                    .iter()
+                    .any(|c| c.starts_with(&format!("{parent}.")) && !parent.is_empty()),
+                "{} comes after a nested block of {parent}",
+                o.path
+            );
+        }
+    }
+
     #[test]
     fn blocks_and_names() {
         assert!(is_block("consul"));

@@ -7,6 +7,7 @@
 //! Every error names the option by its dotted path and says where the bad value came from.
 
 pub mod address;
+mod build;
 pub mod catalog;
 mod env;
 mod error;

@@ -1,6 +1,6 @@
 //! Precedence and typing: for every option the first of flag > environment > file > default
-//! is taken, parsed into its type, and recorded with its origin; then the typed [`Config`] is
-//! assembled and handed to `validate`.
+//! is taken, parsed into its type, and recorded with its origin; `build` assembles the typed
+//! [`Config`] through the typed getters here, and `validate` checks it.
 //!
 //! All type errors are collected before anything is assembled, so one run reports every bad
 //! value at once.
@@ -11,12 +11,9 @@ use std::time::Duration;
 use super::address::ApiAddress;
 use super::catalog::{self, Kind, OPTIONS, OptionSpec};
 use super::error::{ConfigError, Problem};
-use super::model::{
-    AclToken, Config, ConsulConfig, FileSink, HttpSink, LogFormat, LogsConfig, LokiSink,
-    NomadConfig, RestartDefaults, RestartMethod, SyslogSink,
-};
+use super::model::{AclToken, Config};
 use super::source::{Layer, Origin, Raw, Sourced};
-use super::{validate, value};
+use super::{build, validate, value};
 use crate::secret::Secret;
 use crate::tls::TlsConfig;
 
@@ -79,7 +76,7 @@ pub fn resolve(
     if !problems.is_empty() {
         return Err(ConfigError::Invalid(problems));
     }
-    let config = build(&mut r).map_err(|p| ConfigError::Invalid(vec![p]))?;
+    let config = build::build(&mut r).map_err(|p| ConfigError::Invalid(vec![p]))?;
     let mut values = r.values;
     values.sort_by_key(|v| OPTIONS.iter().position(|o| o.path == v.path));
     let resolved = Resolved { config, values };
@@ -99,7 +96,7 @@ fn problem(path: &str, origin: Origin, message: impl Into<String>) -> Problem {
     }
 }
 
-struct Resolver<'a> {
+pub(super) struct Resolver<'a> {
     /// In precedence order: flags, environment, file.
     layers: [&'a Layer; 3],
     values: Vec<ResolvedValue>,
@@ -119,7 +116,7 @@ impl Resolver<'_> {
             })
     }
 
-    fn opt<T>(
+    pub(super) fn opt<T>(
         &mut self,
         path: &str,
         parse: impl Fn(&Raw) -> Result<T, String>,
@@ -151,7 +148,7 @@ impl Resolver<'_> {
         Ok(Some(v))
     }
 
-    fn req<T>(
+    pub(super) fn req<T>(
         &mut self,
         path: &str,
         parse: impl Fn(&Raw) -> Result<T, String>,
@@ -161,38 +158,38 @@ impl Resolver<'_> {
             .ok_or_else(|| problem(path, Origin::Default, "must be set"))
     }
 
-    fn text(&mut self, path: &str) -> Result<Option<String>, Problem> {
+    pub(super) fn text(&mut self, path: &str) -> Result<Option<String>, Problem> {
         self.opt(path, value::text, |s| quote(s))
     }
 
-    fn path(&mut self, path: &str) -> Result<Option<PathBuf>, Problem> {
+    pub(super) fn path(&mut self, path: &str) -> Result<Option<PathBuf>, Problem> {
         Ok(self.text(path)?.map(PathBuf::from))
     }
 
-    fn duration(&mut self, path: &str) -> Result<Duration, Problem> {
+    pub(super) fn duration(&mut self, path: &str) -> Result<Duration, Problem> {
         self.req(path, value::duration, |d| quote(&value::show_duration(*d)))
     }
 
-    fn boolean(&mut self, path: &str) -> Result<bool, Problem> {
+    pub(super) fn boolean(&mut self, path: &str) -> Result<bool, Problem> {
         self.req(path, value::boolean, bool::to_string)
     }
 
-    fn count(&mut self, path: &str) -> Result<u32, Problem> {
+    pub(super) fn count(&mut self, path: &str) -> Result<u32, Problem> {
         self.req(path, value::count, u32::to_string)
     }
 
-    fn size(&mut self, path: &str) -> Result<u64, Problem> {
+    pub(super) fn size(&mut self, path: &str) -> Result<u64, Problem> {
         self.req(path, value::size, |b| quote(&value::show_size(*b)))
     }
 
-    fn list(&mut self, path: &str) -> Result<Vec<String>, Problem> {
+    pub(super) fn list(&mut self, path: &str) -> Result<Vec<String>, Problem> {
         self.req(path, value::list, |items| {
             let items: Vec<String> = items.iter().map(|s| quote(s)).collect();
             format!("[{}]", items.join(", "))
         })
     }
 
-    fn choice(&mut self, path: &str) -> Result<&'static str, Problem> {
+    pub(super) fn choice(&mut self, path: &str) -> Result<&'static str, Problem> {
         let words = match catalog::find(path).map(|s| s.kind) {
             Some(Kind::Choice(words)) => words,
             _ => return Err(problem(path, Origin::Default, "not a choice option")),
@@ -200,11 +197,11 @@ impl Resolver<'_> {
         self.req(path, |raw| value::choice(raw, words), |w| quote(w))
     }
 
-    fn address(&mut self, path: &str) -> Result<Option<ApiAddress>, Problem> {
+    pub(super) fn address(&mut self, path: &str) -> Result<Option<ApiAddress>, Problem> {
         self.opt(path, value::api_address, |a| quote(&a.to_string()))
     }
 
-    fn base_address(&mut self, path: &str) -> Result<ApiAddress, Problem> {
+    pub(super) fn base_address(&mut self, path: &str) -> Result<ApiAddress, Problem> {
         self.req(
             path,
             |raw| value::api_address(raw).map(ApiAddress::into_base),
@@ -212,7 +209,7 @@ impl Resolver<'_> {
         )
     }
 
-    fn tls(&mut self, block: &str) -> Result<TlsConfig, Problem> {
+    pub(super) fn tls(&mut self, block: &str) -> Result<TlsConfig, Problem> {
         Ok(TlsConfig {
             ca_file: self.path(&format!("{block}.tls.ca_file"))?,
             client_cert: self.path(&format!("{block}.tls.client_cert"))?,
@@ -228,7 +225,7 @@ impl Resolver<'_> {
     /// `-token` flag, `CONSUL_HTTP_TOKEN_FILE`, `CONSUL_HTTP_TOKEN`. So a higher source wins,
     /// and within one source the token file wins over the token; shepard's file comes after
     /// the environment, in the same file-over-token order.
-    fn token(&mut self, block: &str) -> Result<AclToken, Problem> {
+    pub(super) fn token(&mut self, block: &str) -> Result<AclToken, Problem> {
         let token_path = format!("{block}.token");
         let file_path = format!("{block}.token_file");
         let token = self.opt(&token_path, value::text, |s| quote(s))?;
@@ -265,131 +262,6 @@ impl Resolver<'_> {
 }
 
 /// A string as an HCL literal.
-fn quote(s: &str) -> String {
+pub(super) fn quote(s: &str) -> String {
     format!("{s:?}").replace("${", "$${").replace("%{", "%%{")
-}
-
-fn build(r: &mut Resolver<'_>) -> Result<Config, Problem> {
-    let listen = r.req("listen", value::socket_addr, |a| quote(&a.to_string()))?;
-    let log_level = r.req("log_level", value::text, |s| quote(s))?;
-    let log_format = match r.choice("log_format")? {
-        "json" => LogFormat::Json,
-        _ => LogFormat::Text,
-    };
-    let data_dir = r.req("data_dir", value::text, |s| quote(s))?.into();
-    let resync_interval = r.duration("resync_interval")?;
-    let node_cleanup_timeout = r.duration("node_cleanup_timeout")?;
-    let rollout_history = r.duration("rollout_history")?;
-    let ship_log_interval = r.duration("ship_log_interval")?;
-    let shutdown_timeout = r.duration("shutdown_timeout")?;
-    let consul = ConsulConfig {
-        address: r.base_address("consul.address")?,
-        token: r.token("consul")?,
-        prefix: normalise_prefix(&r.req("consul.prefix", value::text, |s| quote(s))?),
-        session_ttl: r.duration("consul.session_ttl")?,
-        lock_delay: r.duration("consul.lock_delay")?,
-        tls: r.tls("consul")?,
-    };
-    let nomad = NomadConfig {
-        address: r.base_address("nomad.address")?,
-        token: r.token("nomad")?,
-        region: r.text("nomad.region")?,
-        namespace: r.text("nomad.namespace")?,
-        alloc_dir: r.path("nomad.alloc_dir")?,
-        tls: r.tls("nomad")?,
-    };
-    let defaults = RestartDefaults {
-        max_parallel: r.count("defaults.max_parallel")?,
-        min_healthy_time: r.duration("defaults.min_healthy_time")?,
-        healthy_deadline: r.duration("defaults.healthy_deadline")?,
-        restart_method: match r.choice("defaults.restart_method")? {
-            "nomad-api" => RestartMethod::NomadApi,
-            _ => RestartMethod::ConsulKey,
-        },
-    };
-    let logs = logs(r)?;
-    Ok(Config {
-        listen,
-        log_level,
-        log_format,
-        data_dir,
-        resync_interval,
-        node_cleanup_timeout,
-        rollout_history,
-        ship_log_interval,
-        shutdown_timeout,
-        consul,
-        nomad,
-        defaults,
-        logs,
-    })
-}
-
-fn logs(r: &mut Resolver<'_>) -> Result<LogsConfig, Problem> {
-    let meta_tags = r.list("logs.meta_tags")?;
-    let max_line_bytes = r.size("logs.max_line_bytes")?;
-    let max_batch_bytes = r.size("logs.max_batch_bytes")?;
-    let memory_limit = r.size("logs.memory_limit")?;
-
-    let file_path = r.path("logs.file.path")?;
-    let max_file_size = r.size("logs.file.max_file_size")?;
-    let max_files = r.count("logs.file.max_files")?;
-    let file = file_path.map(|path| FileSink {
-        path,
-        max_file_size,
-        max_files,
-    });
-
-    let syslog_address = r.opt("logs.syslog.address", value::syslog_address, |a| {
-        quote(&a.to_string())
-    })?;
-    let syslog_tls = r.tls("logs.syslog")?;
-    let syslog = syslog_address.map(|address| SyslogSink {
-        address,
-        tls: syslog_tls,
-    });
-
-    let loki_url = r.address("logs.loki.url")?;
-    let tenant_id = r.text("logs.loki.tenant_id")?;
-    let loki_token = r.text("logs.loki.token")?.map(Secret::new);
-    let labels = r.list("logs.loki.labels")?;
-    let loki_tls = r.tls("logs.loki")?;
-    let loki = loki_url.map(|url| LokiSink {
-        url,
-        tenant_id,
-        token: loki_token,
-        labels,
-        tls: loki_tls,
-    });
-
-    let http_url = r.address("logs.http.url")?;
-    let http_token = r.text("logs.http.token")?.map(Secret::new);
-    let http_tls = r.tls("logs.http")?;
-    let http = http_url.map(|url| HttpSink {
-        url,
-        token: http_token,
-        tls: http_tls,
-    });
-
-    Ok(LogsConfig {
-        meta_tags,
-        max_line_bytes,
-        max_batch_bytes,
-        memory_limit,
-        file,
-        syslog,
-        loki,
-        http,
-    })
-}
-
-/// KV keys have no leading `/`, and the prefix is a folder: `shepard` → `shepard/`. An empty
-/// result stays empty, for `validate` to refuse.
-fn normalise_prefix(prefix: &str) -> String {
-    let trimmed = prefix.trim().trim_start_matches('/');
-    if trimmed.is_empty() || trimmed.ends_with('/') {
-        trimmed.to_string()
-    } else {
-        format!("{trimmed}/")
-    }
 }
