@@ -60,10 +60,10 @@ consul {
   lock_delay = "5s"
 
   tls {
-    # CA that signed the Consul agent's certificate (Nomad's spelling ca_cert also works).
+    # CA that signed the Consul agent's certificate.
     ca_file = "/etc/consul.d/tls/consul-agent-ca.pem"
-    # Client certificate and key, for verify_incoming; set both or neither (cert_file and
-    # key_file also work).
+    # Client certificate and key, for verify_incoming; set both or neither. The agent
+    # configuration's names cert_file and key_file work too.
     client_cert = "/etc/consul.d/tls/dc1-client-consul-0.pem"
     client_key  = "/etc/consul.d/tls/dc1-client-consul-0-key.pem"
     # Name the server certificate must carry, when it is not the address's host.
