@@ -10,6 +10,8 @@ pub mod config;
 pub mod consul;
 pub mod http_client;
 pub mod nomad;
+pub mod observe;
+pub mod runtime;
 pub mod secret;
 pub mod telemetry;
 pub mod tls;
