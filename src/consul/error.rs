@@ -62,7 +62,7 @@ pub enum ConsulError {
         body: String,
     },
     /// No usable response: connection refused or reset, TLS failure, request timeout.
-    #[error("{op}: request failed: {source}")]
+    #[error("{op}: request failed: {}", chain(.source))]
     Transport {
         op: &'static str,
         #[source]
@@ -92,6 +92,22 @@ impl ConsulError {
     pub fn is_invalid_session(&self) -> bool {
         matches!(self, ConsulError::InvalidSession { .. })
     }
+}
+
+/// An error and its causes on one line: reqwest's own message ("error sending request")
+/// hides the useful part (connection refused, certificate not valid for name, timeout).
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(inner) = cause {
+        let message = inner.to_string();
+        if !text.contains(&message) {
+            text.push_str(": ");
+            text.push_str(&message);
+        }
+        cause = inner.source();
+    }
+    text
 }
 
 /// Longest body excerpt kept in an error: enough to read Consul's one-line messages, short

@@ -28,6 +28,8 @@ pub struct TlsFiles {
     pub ca_file: PathBuf,
     pub cert_file: PathBuf,
     pub key_file: PathBuf,
+    /// Require HTTPS clients to present a certificate signed by `ca_file`.
+    pub verify_incoming: bool,
 }
 
 /// A running Consul dev agent. Dropping it kills the process and removes its data dir.
@@ -89,10 +91,11 @@ impl ConsulDev {
             let config = dir.path().join("tls.hcl");
             let hcl = format!(
                 "ports {{\n  https = {port}\n}}\ncert_file = \"{}\"\nkey_file = \"{}\"\n\
-                 ca_file = \"{}\"\n",
+                 ca_file = \"{}\"\nverify_incoming_https = {}\n",
                 tls.cert_file.display(),
                 tls.key_file.display(),
-                tls.ca_file.display()
+                tls.ca_file.display(),
+                tls.verify_incoming
             );
             fs::write(&config, hcl).unwrap_or_else(|e| panic!("write {}: {e}", config.display()));
             args.push(format!("-config-file={}", config.display()));
