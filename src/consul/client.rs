@@ -9,11 +9,11 @@ use std::time::{Duration, Instant};
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use reqwest::Method;
 use reqwest::header::{HeaderMap, HeaderValue};
-use serde::de::DeserializeOwned;
 
 use crate::api_metrics::{Api, ApiMetrics};
 use crate::blocking::BlockingParams;
-use crate::consul::error::{ConsulError, excerpt, from_status};
+use crate::consul::error::{ConsulError, from_status};
+use crate::consul::reply::Reply;
 use crate::secret::Secret;
 use crate::tls::TlsConfig;
 
@@ -128,7 +128,10 @@ impl<'a> Call<'a> {
             wait: Some(wait),
         };
         self.query.extend(params.query_pairs());
-        self.timeout = Some(crate::watch::request_timeout(wait));
+        // Without an index the server answers at once: keep the ordinary timeout.
+        if params.index.is_some_and(|i| i > 0) {
+            self.timeout = Some(crate::watch::request_timeout(wait));
+        }
         self
     }
 
@@ -140,60 +143,6 @@ impl<'a> Call<'a> {
     pub fn session(mut self, session: &'a str) -> Self {
         self.session = Some(session);
         self
-    }
-}
-
-/// A response whose body has been read completely.
-pub(crate) struct Reply {
-    pub op: &'static str,
-    pub status: u16,
-    /// `X-Consul-Index`, when present and numeric.
-    pub index: Option<u64>,
-    index_header: Option<String>,
-    pub body: Vec<u8>,
-}
-
-impl Reply {
-    pub fn is_success(&self) -> bool {
-        (200..300).contains(&self.status)
-    }
-
-    pub fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-
-    /// The body as JSON of type `T`; anything else (truncated JSON, an HTML page) is a
-    /// [`ConsulError::Decode`].
-    pub fn json<T: DeserializeOwned>(&self) -> Result<T, ConsulError> {
-        serde_json::from_slice(&self.body).map_err(|e| self.decode_error(e.to_string()))
-    }
-
-    /// The body of a write that answers `true`/`false`.
-    pub fn boolean(&self) -> Result<bool, ConsulError> {
-        match self.text().trim() {
-            "true" => Ok(true),
-            "false" => Ok(false),
-            _ => Err(self.decode_error("expected `true` or `false`".into())),
-        }
-    }
-
-    /// `X-Consul-Index`, which every blocking query needs for its next call.
-    pub fn require_index(&self) -> Result<u64, ConsulError> {
-        self.index.ok_or_else(|| {
-            self.decode_error(match &self.index_header {
-                Some(raw) => format!("invalid X-Consul-Index {raw:?}"),
-                None => "missing X-Consul-Index header".into(),
-            })
-        })
-    }
-
-    pub fn decode_error(&self, reason: String) -> ConsulError {
-        ConsulError::Decode {
-            op: self.op,
-            status: self.status,
-            reason,
-            body: excerpt(&self.text()),
-        }
     }
 }
 
@@ -341,19 +290,6 @@ impl ConsulClient {
             ))
         }
     }
-
-    /// `GET /v1/status/leader`: the raft leader's address, empty while there is none. The
-    /// readiness probe's "Consul reachable" check.
-    pub async fn status_leader(&self) -> Result<String, ConsulError> {
-        let reply = self
-            .send_ok(Call::new(
-                "status_leader",
-                Method::GET,
-                "/v1/status/leader".into(),
-            ))
-            .await?;
-        reply.json()
-    }
 }
 
 /// `/v1/kv/<key>` with the key's characters escaped for a URL path.
@@ -401,6 +337,27 @@ mod tests {
         );
         assert!(normalize_address("unix:///tmp/consul.sock").is_err());
         assert!(normalize_address("http://").is_err());
+    }
+
+    #[test]
+    fn blocking_calls_get_a_timeout_beyond_the_capped_wait() {
+        let call = Call::new("kv_get", Method::GET, kv_path("k")).blocking(BlockingParams {
+            index: Some(9),
+            wait: Some(Duration::from_secs(3600)),
+        });
+        assert_eq!(
+            call.query,
+            vec![("index", "9".to_string()), ("wait", "600000ms".to_string())]
+        );
+        assert_eq!(call.timeout, Some(crate::watch::request_timeout(MAX_WAIT)));
+        let first = Call::new("kv_get", Method::GET, kv_path("k")).blocking(BlockingParams {
+            index: None,
+            wait: Some(Duration::from_secs(60)),
+        });
+        assert_eq!(
+            first.timeout, None,
+            "a non-blocking read keeps the ordinary timeout"
+        );
     }
 
     #[test]

@@ -87,12 +87,7 @@ impl ConsulClient {
         call: Call<'_>,
         params: BlockingParams,
     ) -> Result<Indexed<Vec<HealthCheck>>, ConsulError> {
-        let call = if params.index.is_some() || params.wait.is_some() {
-            call.blocking(params)
-        } else {
-            call
-        };
-        let reply = self.send_ok(call).await?;
+        let reply = self.send_ok(call.blocking(params)).await?;
         let index = reply.require_index()?;
         // Read endpoints answer `[]` (or `null`) rather than 403 when ACLs hide everything.
         let value: Option<Vec<HealthCheck>> = reply.json()?;

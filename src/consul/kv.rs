@@ -8,8 +8,9 @@ use reqwest::Method;
 use serde::Deserialize;
 
 use crate::blocking::{BlockingParams, Indexed};
-use crate::consul::client::{Call, Consistency, ConsulClient, Reply, kv_path};
+use crate::consul::client::{Call, Consistency, ConsulClient, kv_path};
 use crate::consul::error::{ConsulError, RefusedWrite};
+use crate::consul::reply::Reply;
 
 /// One KV entry, with its value base64-decoded.
 #[derive(Debug, Clone, PartialEq, Eq)]

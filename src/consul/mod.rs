@@ -8,9 +8,11 @@ mod error;
 mod health;
 mod kv;
 mod lock;
+mod reply;
 mod semaphore;
 mod session;
 mod session_renewal;
+mod status;
 
 pub use client::{Consistency, ConsulClient, DEFAULT_REQUEST_TIMEOUT, DEFAULT_WAIT, MAX_WAIT};
 pub use error::{ConsulError, RefusedWrite};

@@ -209,7 +209,7 @@ impl ConsulClient {
     }
 }
 
-fn decode_sessions(reply: &crate::consul::client::Reply) -> Result<Vec<SessionInfo>, ConsulError> {
+fn decode_sessions(reply: &crate::consul::reply::Reply) -> Result<Vec<SessionInfo>, ConsulError> {
     // `null` is what an empty Go slice can encode to; treat it like `[]`.
     let wire: Option<Vec<WireSession>> = reply.json()?;
     wire.unwrap_or_default()
