@@ -4,7 +4,11 @@
 mod consul_dev;
 mod free_port;
 mod http_get;
+mod log_capture;
 pub mod poll;
+mod tcp_proxy;
 
-pub use consul_dev::{ConsulDev, ConsulDevOptions};
+pub use consul_dev::{ACL_MASTER_TOKEN, ConsulDev, ConsulDevOptions, TlsFiles};
 pub use free_port::free_port;
+pub use log_capture::LogCapture;
+pub use tcp_proxy::TcpProxy;
