@@ -3,6 +3,7 @@
 //! rendered into them changes. Coordination happens through Consul KV locks, a slot semaphore
 //! and a rollout record.
 
+pub mod agent;
 pub mod api_metrics;
 pub mod blocking;
 pub mod cli;

@@ -9,7 +9,7 @@ use clap::Parser;
 use prometheus::Registry;
 use shepard::cli::{AgentArgs, Cli, Command, ConfigCommand};
 use shepard::config::{self, Config, ConfigError};
-use shepard::telemetry::{self, Readiness, build_info, readiness};
+use shepard::telemetry::{self, Readiness, build_info};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -80,26 +80,12 @@ async fn serve_agent(config: Config) -> anyhow::Result<()> {
         "telemetry server listening"
     );
     tracing::debug!(?config, "configuration");
-    let result = run_agent(&config, &registry, &readiness, shutdown_signal()?).await;
+    let result = shepard::agent::run(&config, &registry, &readiness, shutdown_signal()?)
+        .await
+        .map_err(anyhow::Error::from);
     tracing::info!("shutting down");
     server.shutdown().await?;
     result
-}
-
-/// Where the agent runtime starts: it gets the resolved configuration, registers its metrics
-/// in `registry` and its readiness conditions in `readiness`, and returns once `shutdown`
-/// resolves and its own clean-up is done (within `config.shutdown_timeout`).
-async fn run_agent(
-    _config: &Config,
-    _registry: &Registry,
-    readiness: &Readiness,
-    shutdown: impl Future<Output = ()>,
-) -> anyhow::Result<()> {
-    // Ready means Consul reachable until the agent runtime adds `nomad` and `session`; the
-    // Consul probe that sets this condition belongs to the runtime.
-    let _consul = readiness.register(readiness::CONSUL);
-    shutdown.await;
-    Ok(())
 }
 
 /// Resolves on the first SIGINT (ctrl-c) or SIGTERM.

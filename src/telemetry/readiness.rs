@@ -57,9 +57,11 @@ impl Readiness {
         }
     }
 
-    /// True when every registered condition is ready (and so when none is registered).
+    /// True when at least one condition is registered and every one is ready. With none
+    /// registered the agent is still starting, and is not ready.
     pub fn is_ready(&self) -> bool {
-        self.lock().values().all(|s| s.ready)
+        let conditions = self.lock();
+        !conditions.is_empty() && conditions.values().all(|s| s.ready)
     }
 
     /// Every condition, by name.
@@ -117,7 +119,10 @@ mod tests {
     #[test]
     fn ready_only_when_every_condition_is() {
         let readiness = Readiness::new();
-        assert!(readiness.is_ready(), "no conditions: ready");
+        assert!(
+            !readiness.is_ready(),
+            "no conditions yet: starting, not ready"
+        );
         let consul = readiness.register(CONSUL);
         let nomad = readiness.clone().register(NOMAD);
         assert!(!readiness.is_ready());

@@ -74,8 +74,12 @@ async fn healthz() -> &'static str {
 /// 200 when every condition is ready, else 503; the body lists each condition either way.
 async fn readyz(State(state): State<AppState>) -> (StatusCode, String) {
     let report = state.readiness.report();
-    let ready = report.iter().all(|c| c.ready);
-    let mut body = String::from(if ready { "ready\n" } else { "not ready\n" });
+    let ready = state.readiness.is_ready();
+    let mut body = String::from(match (ready, report.is_empty()) {
+        (true, _) => "ready\n",
+        (false, true) => "not ready: starting\n",
+        (false, false) => "not ready\n",
+    });
     for c in &report {
         let line = match (c.ready, c.detail.is_empty()) {
             (true, _) => format!("{}: ok\n", c.name),

@@ -1,6 +1,7 @@
 //! Fixtures shared by shepard's integration tests. Each test that needs Consul starts its own
 //! real `consul agent -dev` with [`ConsulDev`]; nothing is shared between tests.
 
+mod agent_process;
 mod consul_dev;
 mod free_port;
 mod http_get;
@@ -8,6 +9,7 @@ mod log_capture;
 pub mod poll;
 mod tcp_proxy;
 
+pub use agent_process::AgentProcess;
 pub use consul_dev::{ACL_MASTER_TOKEN, ConsulDev, ConsulDevOptions, TlsFiles};
 pub use free_port::free_port;
 pub use log_capture::LogCapture;
