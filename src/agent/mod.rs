@@ -3,6 +3,7 @@
 
 pub mod clients;
 pub mod consul_probe;
+pub mod session;
 
 use std::future::Future;
 
