@@ -2,7 +2,6 @@
 //! shutdown.
 
 pub mod clients;
-pub mod consul_probe;
 pub mod session;
 
 use std::future::Future;
@@ -11,6 +10,8 @@ use prometheus::Registry;
 
 use crate::api_metrics::ApiMetrics;
 use crate::config::Config;
+use crate::observe::store::Store;
+use crate::observe::watchers;
 use crate::telemetry::{Readiness, readiness};
 
 /// Errors that stop the agent from starting.
@@ -34,9 +35,11 @@ pub async fn run(
 ) -> Result<(), AgentError> {
     let api_metrics = ApiMetrics::register(registry)?;
     let consul = clients::consul(config, api_metrics.clone())?;
-    let probe = tokio::spawn(consul_probe::run(
+    let store = Store::new();
+    let probe = tokio::spawn(watchers::kv(
         consul,
         config.consul.prefix.clone(),
+        store,
         readiness.register(readiness::CONSUL),
         api_metrics,
     ));

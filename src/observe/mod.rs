@@ -3,3 +3,5 @@
 
 pub mod file_watcher;
 pub mod rendered_file;
+pub mod store;
+pub mod watchers;
