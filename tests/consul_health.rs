@@ -105,3 +105,19 @@ async fn node_and_service_checks_follow_maintenance_mode() {
         .unwrap();
     assert!(find(&after.value, "_service_maintenance:web-1").is_none());
 }
+
+#[tokio::test]
+async fn agent_self_names_the_local_node() {
+    let consul = ConsulDev::start();
+    let client = ConsulClient::new(
+        &consul.http_addr(),
+        None,
+        &TlsConfig::default(),
+        ApiMetrics::unregistered(),
+    )
+    .unwrap();
+    let me = client.agent_self().await.unwrap();
+    assert_eq!(me.config.node_name, consul.node_name());
+    assert_eq!(me.config.datacenter, "dc1");
+    assert!(!me.config.node_id.is_empty());
+}

@@ -3,6 +3,7 @@
 //! Consul 1.8.7's observed behaviour (`refdata/consul/`).
 
 mod agent_maintenance;
+mod agent_self;
 mod client;
 mod error;
 mod health;
@@ -14,6 +15,7 @@ mod session;
 mod session_renewal;
 mod status;
 
+pub use agent_self::{AgentSelf, AgentSelfConfig};
 pub use client::{Consistency, ConsulClient, DEFAULT_REQUEST_TIMEOUT, DEFAULT_WAIT, MAX_WAIT};
 pub use error::{ConsulError, RefusedWrite};
 pub use health::{CheckStatus, HealthCheck};
