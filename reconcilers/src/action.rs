@@ -20,6 +20,17 @@ pub struct LockGuard {
     pub session: SessionId,
 }
 
+/// The rollout a new restart belongs to: the agent re-reads `key` with `?consistent` and
+/// issues the restart only if the record is still `rolling` at `generation`, so a rollout that
+/// went `stuck` or `paused` since the decision starts nothing new.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RolloutGuard {
+    /// The rollout key (full).
+    pub key: String,
+    /// The generation that must still be rolling.
+    pub generation: u64,
+}
+
 /// One step for the agent to carry out.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "action", rename_all = "snake_case")]
@@ -44,7 +55,7 @@ pub enum Action {
         /// Our session.
         session: SessionId,
     },
-    /// Plain `PUT` of `token` to the trigger key, after the guard's sequencer check.
+    /// Plain `PUT` of `token` to the trigger key, after the guards' checks.
     WriteTrigger {
         /// The trigger key (full).
         key: String,
@@ -52,9 +63,12 @@ pub enum Action {
         token: String,
         /// The slot that must still be ours.
         guard: LockGuard,
+        /// For a new restart, the rollout that must still be rolling (`None` for a retry of a
+        /// stuck restart on the slot it already holds).
+        rollout: Option<RolloutGuard>,
     },
     /// `POST /v1/client/allocation/<alloc_id>/restart` with `{"TaskName": task}`, after the
-    /// guard's sequencer check.
+    /// guards' checks.
     CallRestartApi {
         /// The allocation.
         alloc_id: String,
@@ -62,6 +76,8 @@ pub enum Action {
         task: String,
         /// The slot that must still be ours.
         guard: LockGuard,
+        /// As for `WriteTrigger`.
+        rollout: Option<RolloutGuard>,
     },
     /// `PUT key?cas=cas` of the record JSON (`cas = 0`: create only if absent).
     WriteAllocRecord {

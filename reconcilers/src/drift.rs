@@ -1,5 +1,5 @@
-//! Drift of one allocation's task (DESIGN §4): a watched file was (re)written after the current
-//! run started and its content differs from what that run started with (when recorded). After
+//! Drift of one allocation's task (DESIGN §4): a watched file's content changed after the
+//! current run started and differs from what that run started with (when recorded). After
 //! a restart `StartedAt` moves past every render, so the same rule reports "in sync" again.
 
 use std::collections::BTreeMap;
@@ -14,8 +14,8 @@ use crate::time::Timestamp;
 pub struct Drift {
     /// Fingerprint of every changed watched file: what a restart rolls out.
     pub target: BTreeMap<String, Fingerprint>,
-    /// The newest modification time among them.
-    pub newest_mtime: Timestamp,
+    /// The latest content change among them.
+    pub newest_change: Timestamp,
 }
 
 fn watched<'a>(
@@ -26,15 +26,20 @@ fn watched<'a>(
 }
 
 /// What a run that started at `run_started_at` read: the fingerprints of the watched files
-/// last written before it started. A file written since is left out: its content at the start
-/// is unknown, so it counts as drifted.
+/// last written before it started. A file written since is known only if its content is what
+/// `known` says the file held before (the restart's target, or the previous run's applied
+/// content): then it was re-rendered unchanged. Otherwise it is left out: its content at the
+/// start is unknown, so it counts as drifted.
 pub fn baseline(
     files: &[RenderedFile],
     watched_paths: &[String],
     run_started_at: Timestamp,
+    known: &BTreeMap<String, Fingerprint>,
 ) -> BTreeMap<String, Fingerprint> {
     watched(files, watched_paths)
-        .filter(|f| f.mtime <= run_started_at)
+        .filter(|f| {
+            f.changed_at <= run_started_at || known.get(&f.dest_path) == Some(&f.fingerprint)
+        })
         .map(|f| (f.dest_path.clone(), f.fingerprint.clone()))
         .collect()
 }
@@ -47,16 +52,18 @@ pub fn detect(
     applied: &BTreeMap<String, Fingerprint>,
 ) -> Option<Drift> {
     let changed: Vec<&RenderedFile> = watched(files, watched_paths)
-        .filter(|f| f.mtime > run_started_at && applied.get(&f.dest_path) != Some(&f.fingerprint))
+        .filter(|f| {
+            f.changed_at > run_started_at && applied.get(&f.dest_path) != Some(&f.fingerprint)
+        })
         .collect();
-    let newest_mtime = changed.iter().map(|f| f.mtime).max()?;
+    let newest_change = changed.iter().map(|f| f.changed_at).max()?;
     let target = changed
         .iter()
         .map(|f| (f.dest_path.clone(), f.fingerprint.clone()))
         .collect();
     Some(Drift {
         target,
-        newest_mtime,
+        newest_change,
     })
 }
 
@@ -74,7 +81,7 @@ mod tests {
         let files = vec![RenderedFile::new("local/a", t(20), "v2")];
         let applied = BTreeMap::from([("local/a".to_owned(), Fingerprint::new("v1"))]);
         let drift = detect(&files, &watched, t(10), &applied);
-        assert_eq!(drift.map(|d| d.newest_mtime), Some(t(20)));
+        assert_eq!(drift.map(|d| d.newest_change), Some(t(20)));
     }
 
     #[test]
@@ -95,8 +102,10 @@ mod tests {
             RenderedFile::new("local/a", t(5), "a1"),
             RenderedFile::new("local/b", t(15), "b2"),
         ];
-        let base = baseline(&files, &watched, t(10));
+        let base = baseline(&files, &watched, t(10), &BTreeMap::new());
         assert_eq!(base.keys().collect::<Vec<_>>(), vec!["local/a"]);
         assert!(detect(&files, &watched, t(10), &base).is_some());
+        let known = BTreeMap::from([("local/b".to_owned(), Fingerprint::new("b2"))]);
+        assert_eq!(baseline(&files, &watched, t(10), &known).len(), 2);
     }
 }

@@ -19,7 +19,9 @@ pub mod slots;
 pub mod task;
 pub mod time;
 
-pub use action::{Action, Decision, Event, LockGuard, Problem, ProblemKind, RestartResult};
+pub use action::{
+    Action, Decision, Event, LockGuard, Problem, ProblemKind, RestartResult, RolloutGuard,
+};
 pub use context::Context;
 pub use keys::{Key, KeyKind, Prefix};
 pub use time::Timestamp;

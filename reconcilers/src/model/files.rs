@@ -1,5 +1,6 @@
-//! Rendered template files as the agent sees them on disk: modification time and a content
-//! fingerprint. The agent computes the fingerprint (any stable digest); here it is opaque.
+//! Rendered template files as the agent sees them on disk: when their content last changed and
+//! a content fingerprint. The agent computes the fingerprint (any stable digest); here it is
+//! opaque.
 
 use serde::{Deserialize, Serialize};
 
@@ -22,18 +23,21 @@ impl Fingerprint {
 pub struct RenderedFile {
     /// The template's `DestPath`, as in the job spec.
     pub dest_path: String,
-    /// Last modification time.
-    pub mtime: crate::time::Timestamp,
+    /// When the content last changed. The file's mtime, except that a rewrite with identical
+    /// content (seen by the agent: same fingerprint as before) keeps the earlier time, so a
+    /// re-render that changes nothing is never mistaken for a change after the run started.
+    /// After an agent restart the agent knows no history and passes the mtime.
+    pub changed_at: Timestamp,
     /// Content fingerprint.
     pub fingerprint: Fingerprint,
 }
 
 impl RenderedFile {
     /// A rendered file.
-    pub fn new(dest_path: &str, mtime: Timestamp, fingerprint: &str) -> Self {
+    pub fn new(dest_path: &str, changed_at: Timestamp, fingerprint: &str) -> Self {
         RenderedFile {
             dest_path: dest_path.to_owned(),
-            mtime,
+            changed_at,
             fingerprint: Fingerprint::new(fingerprint),
         }
     }

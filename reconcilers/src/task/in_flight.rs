@@ -10,7 +10,7 @@ use crate::model::{AllocRecord, Phase, RolloutState, TaskEvent};
 use crate::settings::RestartMethod;
 use crate::time::Timestamp;
 
-use super::steady::{running_since, settle};
+use super::steady::{known_content, running_since, settle};
 use super::{RESTART_API_GRACE, Step, clear_restart};
 
 pub(super) fn step(s: &mut Step<'_, '_>) -> Phase {
@@ -90,15 +90,7 @@ fn trigger_landed(s: &Step<'_, '_>, record: &AllocRecord, t0: Timestamp) -> bool
     }
     match s.settings.restart_method {
         RestartMethod::ConsulKey => {
-            let alloc = &s.obs.alloc;
-            let key = crate::keys::Key::trigger(
-                &alloc.node,
-                &s.obs.job_name,
-                &s.obs.task.group,
-                &s.obs.task.task,
-                alloc.index,
-            )
-            .render(&s.ctx.prefix);
+            let key = s.trigger_key();
             let value = s.obs.kv.get(&key).and_then(|e| e.value.as_deref());
             value.is_some() && value == record.token.as_deref()
         }
@@ -117,6 +109,16 @@ fn reissue(s: &mut Step<'_, '_>, mut record: AllocRecord, n: u32, t0: Timestamp)
     let Some(session) = s.obs.session.clone() else {
         return abandon_or_wait(s, record);
     };
+    let rolling = s.rollout.as_ref().map(|r| r.state == RolloutState::Rolling);
+    if rolling.is_none() {
+        // No rollout to issue it under (an operator deleted the record): drop the claim so the
+        // allocation shows as drifted and a new rollout starts.
+        return abandon_or_wait(s, record);
+    }
+    if rolling == Some(false) {
+        // Paused or stuck: a restart not yet issued is a new restart; keep the claim and wait.
+        return Phase::Triggered;
+    }
     let held = s.held().contains(&n);
     if held {
         if s.settings.restart_method == RestartMethod::NomadApi
@@ -131,7 +133,7 @@ fn reissue(s: &mut Step<'_, '_>, mut record: AllocRecord, n: u32, t0: Timestamp)
         record.triggered_at = Some(s.now);
         record.restarts_at_trigger = s.obs.run.as_ref().map(|r| r.restarts);
         s.write_record(record);
-        s.trigger(n, &session, &token);
+        s.trigger(n, &session, &token, true);
         let deadline = s.healthy_deadline();
         s.decision.requeue(deadline);
         Phase::Triggered
@@ -143,12 +145,18 @@ fn reissue(s: &mut Step<'_, '_>, mut record: AllocRecord, n: u32, t0: Timestamp)
     }
 }
 
-/// The claimed slot is out of reach. With a trigger key, not holding our token proves no
-/// restart was issued, so the claim is dropped; a restart API call cannot be disproved, so the
-/// claim stays until the call can be repeated.
+/// The claimed slot is out of reach (or there is no rollout to restart under). With a trigger
+/// key, not holding our token proves no restart was issued, so the claim is dropped. A restart
+/// API call cannot be disproved until `RESTART_API_GRACE` has passed without a sign of it; until
+/// then the claim stays.
 fn abandon_or_wait(s: &mut Step<'_, '_>, record: AllocRecord) -> Phase {
-    match (s.settings.restart_method, running_since(s)) {
-        (RestartMethod::ConsulKey, Some(started)) => {
+    let grace_end = record
+        .triggered_at
+        .unwrap_or(record.updated_at)
+        .plus(RESTART_API_GRACE);
+    let disproved = s.settings.restart_method == RestartMethod::ConsulKey || s.now >= grace_end;
+    match (disproved, running_since(s)) {
+        (true, Some(started)) => {
             let mut settled = settle(s, started);
             settled.last_error = Some("slot lost before the restart was triggered".to_owned());
             let phase = settled.phase;
@@ -157,12 +165,8 @@ fn abandon_or_wait(s: &mut Step<'_, '_>, record: AllocRecord) -> Phase {
             phase
         }
         _ => {
-            let grace = record
-                .triggered_at
-                .unwrap_or(record.updated_at)
-                .plus(RESTART_API_GRACE);
-            if grace > s.now {
-                s.decision.requeue(grace.since(s.now));
+            if grace_end > s.now {
+                s.decision.requeue(grace_end.since(s.now));
             }
             Phase::Triggered
         }
@@ -221,7 +225,7 @@ fn stuck(s: &mut Step<'_, '_>, record: AllocRecord, n: u32, health: &Health) -> 
             retry.stuck_at = None;
             s.write_record(retry);
             let token = s.token;
-            s.trigger(n, &session, token);
+            s.trigger(n, &session, token, false);
             let deadline = s.healthy_deadline();
             s.decision.requeue(deadline);
             return Phase::Triggered;
@@ -252,7 +256,7 @@ fn newer_drift(
     let applied = if record.run_started_at == Some(started) {
         record.applied.clone()
     } else {
-        drift::baseline(&s.obs.files, watched, started)
+        drift::baseline(&s.obs.files, watched, started, &known_content(s))
     };
     let drift = drift::detect(&s.obs.files, watched, started, &applied)?;
     (drift.target != record.target).then_some(drift.target)
@@ -267,7 +271,12 @@ fn observe_run(s: &Step<'_, '_>, mut record: AllocRecord, phase: Phase) -> Alloc
         && record.triggered_at.is_some_and(|t0| started > t0)
     {
         record.run_started_at = Some(started);
-        record.applied = drift::baseline(&s.obs.files, &s.settings.watched, started);
+        record.applied = drift::baseline(
+            &s.obs.files,
+            &s.settings.watched,
+            started,
+            &known_content(s),
+        );
     }
     record
 }

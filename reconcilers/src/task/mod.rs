@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::action::{Action, Decision, Event, LockGuard, ProblemKind, RestartResult};
+use crate::action::{Action, Decision, Event, LockGuard, ProblemKind, RestartResult, RolloutGuard};
 use crate::context::Context;
 use crate::keys::Key;
 use crate::model::{
@@ -248,33 +248,45 @@ impl Step<'_, '_> {
         });
     }
 
-    /// The restart itself, guarded by slot `n`.
-    fn trigger(&mut self, n: u32, session: &SessionId, token: &str) {
+    /// The trigger key of this allocation's task (raw names, as the template computes it).
+    fn trigger_key(&self) -> String {
+        let alloc = &self.obs.alloc;
+        Key::trigger(
+            &alloc.node,
+            &self.obs.job_name,
+            &self.obs.task.group,
+            &self.obs.task.task,
+            alloc.index,
+        )
+        .render(&self.ctx.prefix)
+    }
+
+    /// The restart itself, guarded by slot `n` and, for a new restart (`new_restart`), by the
+    /// rollout still rolling at the generation read.
+    fn trigger(&mut self, n: u32, session: &SessionId, token: &str, new_restart: bool) {
         let guard = LockGuard {
             key: self.slot_key(n),
             session: session.clone(),
         };
+        let rollout = match (&self.rollout, new_restart) {
+            (Some(r), true) => Some(RolloutGuard {
+                key: Key::Rollout(self.obs.task.clone()).render(&self.ctx.prefix),
+                generation: r.generation,
+            }),
+            _ => None,
+        };
         let action = match self.settings.restart_method {
-            RestartMethod::ConsulKey => {
-                let alloc = &self.obs.alloc;
-                let key = Key::trigger(
-                    &alloc.node,
-                    &self.obs.job_name,
-                    &self.obs.task.group,
-                    &self.obs.task.task,
-                    alloc.index,
-                )
-                .render(&self.ctx.prefix);
-                Action::WriteTrigger {
-                    key,
-                    token: token.to_owned(),
-                    guard,
-                }
-            }
+            RestartMethod::ConsulKey => Action::WriteTrigger {
+                key: self.trigger_key(),
+                token: token.to_owned(),
+                guard,
+                rollout,
+            },
             RestartMethod::NomadApi => Action::CallRestartApi {
                 alloc_id: self.obs.alloc.id.clone(),
                 task: self.obs.task.task.clone(),
                 guard,
+                rollout,
             },
         };
         self.decision.push(action);

@@ -78,7 +78,7 @@ pub(super) fn settle(s: &Step<'_, '_>, started: Timestamp) -> AllocRecord {
         .filter(|r| r.run_started_at == Some(started));
     let watched = &s.settings.watched;
     let applied = same_run.map_or_else(
-        || drift::baseline(&s.obs.files, watched, started),
+        || drift::baseline(&s.obs.files, watched, started, &known_content(s)),
         |r| r.applied.clone(),
     );
     let drift = drift::detect(&s.obs.files, watched, started, &applied);
@@ -106,6 +106,19 @@ pub(super) fn settle(s: &Step<'_, '_>, started: Timestamp) -> AllocRecord {
         }
     }
     record
+}
+
+/// What the watched files held before the current run, as far as the record knows: the
+/// restart's target over the previous run's applied content.
+pub(super) fn known_content(
+    s: &Step<'_, '_>,
+) -> std::collections::BTreeMap<String, crate::model::Fingerprint> {
+    let Some(record) = s.record.as_ref() else {
+        return Default::default();
+    };
+    let mut known = record.applied.clone();
+    known.extend(record.target.clone());
+    known
 }
 
 /// Our session, if a new restart may start: we have a session and the rollout is rolling.
@@ -136,7 +149,7 @@ fn trigger(
     record.run_started_at = Some(started);
     s.write_record(record);
     let token = s.token;
-    s.trigger(n, session, token);
+    s.trigger(n, session, token, true);
     s.decision.push(Action::Emit(Event::RestartTriggered {
         task: s.obs.task.clone(),
         alloc_id: s.obs.alloc.id.clone(),
