@@ -78,7 +78,10 @@ pub struct AllocRecord {
     /// The trigger token written for this restart (consul-key method).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token: Option<String>,
-    /// When the restart was triggered (t0 of the phase machine).
+    /// When the slot was claimed (the first trigger of this restart; kept across retries).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claimed_at: Option<Timestamp>,
+    /// When the restart was (last) triggered (t0 of the phase machine).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub triggered_at: Option<Timestamp>,
     /// The rollout generation the restart belongs to.
@@ -115,6 +118,7 @@ impl AllocRecord {
             drift_detected_at: None,
             slot: None,
             token: None,
+            claimed_at: None,
             triggered_at: None,
             generation: None,
             restarts_at_trigger: None,

@@ -148,13 +148,26 @@ fn reissue(s: &mut Step<'_, '_>, mut record: AllocRecord, n: u32, t0: Timestamp)
 /// The claimed slot is out of reach (or there is no rollout to restart under). With a trigger
 /// key, not holding our token proves no restart was issued, so the claim is dropped. A restart
 /// API call cannot be disproved until `RESTART_API_GRACE` has passed without a sign of it; until
-/// then the claim stays.
+/// then the claim stays. A claim under which a restart already landed always stays.
 fn abandon_or_wait(s: &mut Step<'_, '_>, record: AllocRecord) -> Phase {
     let grace_end = record
         .triggered_at
         .unwrap_or(record.updated_at)
         .plus(RESTART_API_GRACE);
-    let disproved = s.settings.restart_method == RestartMethod::ConsulKey || s.now >= grace_end;
+    // A retry after a stuck restart: the first restart of this claim did land and the task may
+    // still be unhealthy from it, so the claim must stay.
+    let claimed_at = record
+        .claimed_at
+        .or(record.triggered_at)
+        .unwrap_or(record.updated_at);
+    let landed_before = s
+        .obs
+        .run
+        .as_ref()
+        .and_then(|r| r.started_at)
+        .is_some_and(|st| st > claimed_at);
+    let disproved = !landed_before
+        && (s.settings.restart_method == RestartMethod::ConsulKey || s.now >= grace_end);
     match (disproved, running_since(s)) {
         (true, Some(started)) => {
             let mut settled = settle(s, started);

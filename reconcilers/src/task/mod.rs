@@ -327,6 +327,7 @@ impl Step<'_, '_> {
 fn clear_restart(mut record: AllocRecord) -> AllocRecord {
     record.slot = None;
     record.token = None;
+    record.claimed_at = None;
     record.triggered_at = None;
     record.generation = None;
     record.restarts_at_trigger = None;

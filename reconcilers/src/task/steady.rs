@@ -143,6 +143,7 @@ fn trigger(
     record.phase = Phase::Triggered;
     record.slot = Some(n);
     record.token = Some(s.token.to_owned());
+    record.claimed_at = Some(s.now);
     record.triggered_at = Some(s.now);
     record.generation = s.rollout.as_ref().map(|r| r.generation);
     record.restarts_at_trigger = s.obs.run.as_ref().map(|r| r.restarts);

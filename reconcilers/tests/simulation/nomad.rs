@@ -95,7 +95,7 @@ impl SimAlloc {
         }
         self.state = TaskState::Pending;
         self.restarts += 1;
-        self.start_at = Some(now.plus(Duration::from_millis(rng.range(0, 3000))));
+        self.start_at = Some(now.plus(Duration::from_millis(rng.range(1, 3000))));
         self.set_check(CheckStatus::Critical, now);
         self.passing_at = None;
         self.crash_at = None;
