@@ -1,2 +1,27 @@
 //! shepard's decision core: every decision the agent takes, as pure functions of an observed
-//! snapshot and `now`, returning data. No I/O, no clock reads, no randomness.
+//! snapshot and `now`, returning data. No I/O, no clock reads, no randomness: the caller passes
+//! `now` and any fresh token in, and applies the returned `Action`s.
+//!
+//! - [`task::reconcile_task`]: one allocation's task on this node (the restart phase machine).
+//! - [`rollout::reconcile_rollout`]: one task across the cluster (the rollout record).
+//! - [`gc::reconcile_gc`]: deletion of keys whose allocation, job or node is gone.
+
+pub mod action;
+pub mod context;
+pub mod drift;
+pub mod gc;
+pub mod health;
+pub mod keys;
+pub mod model;
+pub mod rollout;
+pub mod settings;
+pub mod slots;
+pub mod task;
+pub mod time;
+
+pub use action::{
+    Action, Decision, Event, LockGuard, Problem, ProblemKind, RestartResult, RolloutGuard,
+};
+pub use context::Context;
+pub use keys::{Key, KeyKind, Prefix};
+pub use time::Timestamp;

@@ -1,0 +1,85 @@
+//! The rollout record at `rollouts/<ns>/<job>/<group>/<task>` (DESIGN §3): one rollout of a
+//! configuration change across a task's allocations, written by the rollout leader by CAS.
+//! `paused` and `aborted` are set by operators; shepard never overrides them.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::time::Timestamp;
+
+/// The state of a rollout.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RolloutState {
+    /// Prepared but not started; shepard never writes it and starts no restart in it (an
+    /// operator approves by setting `rolling`).
+    Planned,
+    /// Restarts proceed, `max_parallel` at a time.
+    Rolling,
+    /// Operator pause: restarts in flight finish, no new ones start.
+    Paused,
+    /// A restart missed its deadline: no new restarts until it recovers or is replaced.
+    Stuck,
+    /// No allocation is drifted or in flight any more.
+    Complete,
+    /// Operator abort: in-flight restarts release their slots, nothing new starts until a newer
+    /// configuration change.
+    Aborted,
+}
+
+impl RolloutState {
+    /// A rollout that still governs its task (a new one may be created only when none is).
+    pub fn is_active(self) -> bool {
+        !matches!(self, RolloutState::Complete | RolloutState::Aborted)
+    }
+}
+
+/// The JSON rollout record.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RolloutRecord {
+    /// Unique ID of this rollout.
+    pub id: String,
+    /// Increases by one per rollout of the task.
+    pub generation: u64,
+    /// Current state.
+    pub state: RolloutState,
+    /// Restart slots.
+    pub max_parallel: u32,
+    /// How long a restarted allocation must stay healthy.
+    #[serde(with = "humantime_serde")]
+    pub min_healthy_time: Duration,
+    /// How long after its trigger a restart may take to become healthy.
+    #[serde(with = "humantime_serde")]
+    pub healthy_deadline: Duration,
+    /// Live allocations of the task when last written.
+    pub instance_count: u32,
+    /// Why the rollout is in its state.
+    pub reason: String,
+    /// When it was created.
+    pub created_at: Timestamp,
+    /// The node whose agent created it.
+    pub created_by: String,
+    /// When it was last written.
+    pub updated_at: Timestamp,
+    /// When it reached `complete` or `aborted`.
+    #[serde(default)]
+    pub finished_at: Option<Timestamp>,
+}
+
+/// A rollout value that is not a valid record.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid rollout JSON: {0}")]
+pub struct RolloutError(#[from] serde_json::Error);
+
+impl RolloutRecord {
+    /// The JSON value to store.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// Parses a stored value.
+    pub fn from_json(text: &str) -> Result<Self, RolloutError> {
+        Ok(serde_json::from_str(text)?)
+    }
+}

@@ -1,0 +1,295 @@
+//! A managed task whose record claims a slot: the restart is triggered, restarted, verifying or
+//! stuck. Re-issues a trigger that never landed, re-acquires a claimed slot whose lock was lost
+//! with a session, judges health against `min_healthy_time` and `healthy_deadline`, and ends
+//! the restart (record first, then release).
+
+use crate::action::RestartResult;
+use crate::drift;
+use crate::health::{self, Health};
+use crate::model::{AllocRecord, Phase, RolloutState, TaskEvent};
+use crate::settings::RestartMethod;
+use crate::time::Timestamp;
+
+use super::steady::{known_content, running_since, settle};
+use super::{RESTART_API_GRACE, Step, clear_restart};
+
+pub(super) fn step(s: &mut Step<'_, '_>) -> Phase {
+    let Some(record) = s.record.clone() else {
+        return Phase::InSync;
+    };
+    let Some(n) = record.claimed_slot() else {
+        return Phase::InSync;
+    };
+    let t0 = record.triggered_at.unwrap_or(record.updated_at);
+    if s.rollout
+        .as_ref()
+        .is_some_and(|r| r.state == RolloutState::Aborted)
+    {
+        return finish(
+            s,
+            &record,
+            RestartResult::Aborted,
+            Some("rollout aborted".to_owned()),
+        );
+    }
+    if !trigger_landed(s, &record, t0) {
+        return reissue(s, record, n, t0);
+    }
+    // Keep holding what we claim: a lock lost with an old session is taken back.
+    if let Some(session) = s.obs.session.clone()
+        && !s.slots.is_held(n)
+    {
+        s.acquire(n, &session);
+    }
+    let health = health::judge(s.obs.run.as_ref(), &s.obs.checks, s.obs.spec.has_checks, t0);
+    let min_healthy = s.min_healthy_time();
+    let deadline = t0.plus(s.healthy_deadline());
+    match health {
+        Health::Healthy { since } if since.plus(min_healthy) <= s.now => {
+            finish(s, &record, RestartResult::Healthy, None)
+        }
+        _ if s.now >= deadline => stuck(s, record, n, &health),
+        Health::Healthy { since } => {
+            s.write_record(observe_run(s, record, Phase::Verifying));
+            s.decision.requeue(
+                since
+                    .plus(min_healthy)
+                    .since(s.now)
+                    .min(deadline.since(s.now)),
+            );
+            Phase::Verifying
+        }
+        Health::Unhealthy { .. } => {
+            let restarted = s
+                .obs
+                .run
+                .as_ref()
+                .and_then(|r| r.started_at)
+                .is_some_and(|st| st > t0);
+            let phase = if restarted {
+                Phase::Restarted
+            } else {
+                Phase::Triggered
+            };
+            s.write_record(observe_run(s, record, phase));
+            s.decision.requeue(deadline.since(s.now));
+            phase
+        }
+    }
+}
+
+/// Whether the restart was issued: a later phase was recorded, the task restarted, or (per
+/// method) the trigger key holds our token / Nomad shows restart events since `t0`.
+fn trigger_landed(s: &Step<'_, '_>, record: &AllocRecord, t0: Timestamp) -> bool {
+    if record.phase != Phase::Triggered {
+        return true;
+    }
+    let run = s.obs.run.as_ref();
+    if run.and_then(|r| r.started_at).is_some_and(|st| st > t0) {
+        return true;
+    }
+    match s.settings.restart_method {
+        RestartMethod::ConsulKey => {
+            let key = s.trigger_key();
+            let value = s.obs.kv.get(&key).and_then(|e| e.value.as_deref());
+            value.is_some() && value == record.token.as_deref()
+        }
+        RestartMethod::NomadApi => run.is_some_and(|r| {
+            r.restarts > record.restarts_at_trigger.unwrap_or(r.restarts)
+                || r.events
+                    .iter()
+                    .any(|e| e.time >= t0 && TaskEvent::RESTART_EVIDENCE.contains(&e.kind.as_str()))
+        }),
+    }
+}
+
+/// The record claims a slot but the restart was not issued (the agent stopped between the
+/// record write and the trigger, or the trigger's sequencer check failed).
+fn reissue(s: &mut Step<'_, '_>, mut record: AllocRecord, n: u32, t0: Timestamp) -> Phase {
+    let Some(session) = s.obs.session.clone() else {
+        return abandon_or_wait(s, record);
+    };
+    let rolling = s.rollout.as_ref().map(|r| r.state == RolloutState::Rolling);
+    if rolling.is_none() {
+        // No rollout to issue it under (an operator deleted the record): drop the claim so the
+        // allocation shows as drifted and a new rollout starts.
+        return abandon_or_wait(s, record);
+    }
+    if rolling == Some(false) {
+        // Paused or stuck: a restart not yet issued is a new restart; keep the claim and wait.
+        return Phase::Triggered;
+    }
+    let held = s.held().contains(&n);
+    if held {
+        if s.settings.restart_method == RestartMethod::NomadApi
+            && s.now < t0.plus(RESTART_API_GRACE)
+        {
+            // The call may have gone out and its events not reached the server yet.
+            s.decision.requeue(t0.plus(RESTART_API_GRACE).since(s.now));
+            return Phase::Triggered;
+        }
+        let token = record.token.clone().unwrap_or_else(|| s.token.to_owned());
+        record.token = Some(token.clone());
+        record.triggered_at = Some(s.now);
+        record.restarts_at_trigger = s.obs.run.as_ref().map(|r| r.restarts);
+        s.write_record(record);
+        s.trigger(n, &session, &token, true);
+        let deadline = s.healthy_deadline();
+        s.decision.requeue(deadline);
+        Phase::Triggered
+    } else if !s.slots.is_held(n) {
+        s.acquire(n, &session);
+        Phase::Triggered
+    } else {
+        abandon_or_wait(s, record)
+    }
+}
+
+/// The claimed slot is out of reach (or there is no rollout to restart under). With a trigger
+/// key, not holding our token proves no restart was issued, so the claim is dropped. A restart
+/// API call cannot be disproved until `RESTART_API_GRACE` has passed without a sign of it; until
+/// then the claim stays. A claim under which a restart already landed always stays.
+fn abandon_or_wait(s: &mut Step<'_, '_>, record: AllocRecord) -> Phase {
+    let grace_end = record
+        .triggered_at
+        .unwrap_or(record.updated_at)
+        .plus(RESTART_API_GRACE);
+    // A retry after a stuck restart: the first restart of this claim did land and the task may
+    // still be unhealthy from it, so the claim must stay.
+    let claimed_at = record
+        .claimed_at
+        .or(record.triggered_at)
+        .unwrap_or(record.updated_at);
+    let landed_before = s
+        .obs
+        .run
+        .as_ref()
+        .and_then(|r| r.started_at)
+        .is_some_and(|st| st > claimed_at);
+    let disproved = !landed_before
+        && (s.settings.restart_method == RestartMethod::ConsulKey || s.now >= grace_end);
+    match (disproved, running_since(s)) {
+        (true, Some(started)) => {
+            let mut settled = settle(s, started);
+            settled.last_error = Some("slot lost before the restart was triggered".to_owned());
+            let phase = settled.phase;
+            s.write_record(settled);
+            s.release_held(None);
+            phase
+        }
+        _ => {
+            if grace_end > s.now {
+                s.decision.requeue(grace_end.since(s.now));
+            }
+            Phase::Triggered
+        }
+    }
+}
+
+/// The restart is over: record the run's applied configuration (drifted again if the config
+/// changed during the restart), then release the slot.
+fn finish(
+    s: &mut Step<'_, '_>,
+    record: &AllocRecord,
+    result: RestartResult,
+    error: Option<String>,
+) -> Phase {
+    let mut next = match running_since(s) {
+        Some(started) => settle(s, started),
+        None => {
+            let mut r = clear_restart(record.clone());
+            r.phase = if r.target.is_empty() {
+                Phase::InSync
+            } else {
+                Phase::Drifted
+            };
+            r
+        }
+    };
+    next.last_error = error;
+    let phase = next.phase;
+    s.write_record(next);
+    s.release_held(None);
+    s.emit_finished(result, record.triggered_at);
+    phase
+}
+
+/// Past the deadline and not healthy long enough. A newer configuration than the one rolled
+/// out is retried on the slot still held; otherwise the record says `Stuck` and keeps the slot.
+fn stuck(s: &mut Step<'_, '_>, record: AllocRecord, n: u32, health: &Health) -> Phase {
+    if let Health::Healthy { since } = health {
+        s.decision
+            .requeue(since.plus(s.min_healthy_time()).since(s.now));
+    }
+    let paused = s
+        .rollout
+        .as_ref()
+        .is_some_and(|r| matches!(r.state, RolloutState::Paused | RolloutState::Planned));
+    if let (Some(session), Some(started), false) = (s.obs.session.clone(), running_since(s), paused)
+    {
+        let newer = newer_drift(s, &record, started);
+        if newer.is_some() && s.held().contains(&n) {
+            let mut retry = observe_run(s, record, Phase::Triggered);
+            retry.target = newer.unwrap_or_default();
+            retry.drift_detected_at = Some(s.now);
+            retry.token = Some(s.token.to_owned());
+            retry.triggered_at = Some(s.now);
+            retry.restarts_at_trigger = s.obs.run.as_ref().map(|r| r.restarts);
+            retry.stuck_at = None;
+            s.write_record(retry);
+            let token = s.token;
+            s.trigger(n, &session, token, false);
+            let deadline = s.healthy_deadline();
+            s.decision.requeue(deadline);
+            return Phase::Triggered;
+        }
+    }
+    if record.phase != Phase::Stuck {
+        let mut next = observe_run(s, record.clone(), Phase::Stuck);
+        next.stuck_at = Some(s.now);
+        next.last_error = Some(match health {
+            Health::Unhealthy { reason } => format!("missed healthy_deadline: {reason}"),
+            Health::Healthy { .. } => {
+                "missed healthy_deadline: not healthy for min_healthy_time".to_owned()
+            }
+        });
+        s.write_record(next);
+        s.emit_finished(RestartResult::Stuck, record.triggered_at);
+    }
+    Phase::Stuck
+}
+
+/// Drift of the current run to something other than what the stuck restart rolled out.
+fn newer_drift(
+    s: &Step<'_, '_>,
+    record: &AllocRecord,
+    started: Timestamp,
+) -> Option<std::collections::BTreeMap<String, crate::model::Fingerprint>> {
+    let watched = &s.settings.watched;
+    let applied = if record.run_started_at == Some(started) {
+        record.applied.clone()
+    } else {
+        drift::baseline(&s.obs.files, watched, started, &known_content(s))
+    };
+    let drift = drift::detect(&s.obs.files, watched, started, &applied)?;
+    (drift.target != record.target).then_some(drift.target)
+}
+
+/// The record in `phase`, with the applied baseline of the current run recorded when the run is
+/// new (so a config change during verification shows as drift afterwards).
+fn observe_run(s: &Step<'_, '_>, mut record: AllocRecord, phase: Phase) -> AllocRecord {
+    record.phase = phase;
+    if let Some(started) = running_since(s)
+        && record.run_started_at != Some(started)
+        && record.triggered_at.is_some_and(|t0| started > t0)
+    {
+        record.run_started_at = Some(started);
+        record.applied = drift::baseline(
+            &s.obs.files,
+            &s.settings.watched,
+            started,
+            &known_content(s),
+        );
+    }
+    record
+}

@@ -1,0 +1,336 @@
+//! The task reconciler: one allocation's managed task on this node, driven through the restart
+//! phase machine of DESIGN §4 (`InSync → Drifted/Waiting → Triggered → Restarted → Verifying →
+//! InSync`, `Stuck` past the deadline). This file holds the observation, the entry point and
+//! the helpers both halves share; `steady` handles a task with no restart in flight, `in_flight`
+//! one whose record claims a slot.
+//!
+//! Order of writes, so that a failure after any action is safe: the record is written before
+//! the lock or trigger it describes is used (a claim is visible before the restart is issued),
+//! and a slot is released only after the record stops claiming it. A trigger is issued only
+//! from a listing that already shows our slot lock, so the listing also shows every claim made
+//! before our acquire. At most one record write per decision (its CAS index is the one read).
+
+mod in_flight;
+mod steady;
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::action::{Action, Decision, Event, LockGuard, ProblemKind, RestartResult, RolloutGuard};
+use crate::context::Context;
+use crate::keys::Key;
+use crate::model::{
+    AllocRecord, AllocRef, AllocStatus, CheckObservation, KvView, Phase, RenderedFile,
+    RolloutRecord, SessionId, SlotHolder, TaskId, TaskRun, TaskSpec,
+};
+use crate::settings::{self, RestartMethod, TaskSettings};
+use crate::slots::SlotTable;
+use crate::time::Timestamp;
+
+/// After this long without any sign that a restart API call took effect, it is made again.
+pub const RESTART_API_GRACE: Duration = Duration::from_secs(30);
+
+/// Everything observed about one allocation's task.
+#[derive(Clone, Debug)]
+pub struct TaskObservation<'a> {
+    /// The task.
+    pub task: TaskId,
+    /// `Job.Name` (`NOMAD_JOB_NAME`, used by the trigger key).
+    pub job_name: String,
+    /// The allocation.
+    pub alloc: AllocRef,
+    /// The allocation's status; `None` when Nomad no longer lists it.
+    pub status: Option<AllocStatus>,
+    /// The task's current run; `None` before Nomad reports a state.
+    pub run: Option<TaskRun>,
+    /// The job spec parts for the task.
+    pub spec: TaskSpec,
+    /// Rendered files of the task's templates.
+    pub files: Vec<RenderedFile>,
+    /// Consul checks of the allocation's services.
+    pub checks: Vec<CheckObservation>,
+    /// This agent's live session, `None` while it has none (no restart is issued then).
+    pub session: Option<SessionId>,
+    /// The KV listing under the prefix.
+    pub kv: &'a KvView,
+}
+
+/// The task reconciler's decision.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskDecision {
+    /// Whether shepard manages the task.
+    pub managed: bool,
+    /// The phase the task is in after the actions (for metrics and logs).
+    pub phase: Phase,
+    /// Actions and requeue.
+    #[serde(flatten)]
+    pub decision: Decision,
+}
+
+/// Decides the next step for one allocation's task. `token` is a fresh random value, used if
+/// a new trigger is written.
+pub fn reconcile_task(
+    obs: &TaskObservation<'_>,
+    ctx: &Context,
+    now: Timestamp,
+    token: &str,
+) -> TaskDecision {
+    let resolved = settings::resolve(&obs.task, &obs.spec, &ctx.defaults);
+    let mut decision = Decision::default();
+    for problem in resolved.problems {
+        decision.push(Action::ReportProblem(problem));
+    }
+    let record_key = Key::state(&obs.alloc.node, &obs.alloc.id, &obs.task.task).render(&ctx.prefix);
+    let cas = obs.kv.get(&record_key).map_or(0, |e| e.modify_index);
+    let record = read_json(obs.kv, &record_key, AllocRecord::from_json, &mut decision);
+    let rollout_key = Key::Rollout(obs.task.clone()).render(&ctx.prefix);
+    let rollout = read_json(
+        obs.kv,
+        &rollout_key,
+        RolloutRecord::from_json,
+        &mut decision,
+    );
+    let mut step = Step {
+        obs,
+        ctx,
+        now,
+        token,
+        settings: resolved.settings,
+        record_key,
+        cas,
+        record,
+        rollout,
+        slots: SlotTable::observe(obs.kv, &ctx.prefix, &obs.task),
+        decision,
+        record_written: false,
+    };
+    let phase = if !step.settings.managed {
+        step.release_held(None);
+        Phase::InSync
+    } else if !obs.status.is_some_and(AllocStatus::should_run) {
+        step.stopped()
+    } else if step
+        .record
+        .as_ref()
+        .is_some_and(|r| r.claimed_slot().is_some())
+    {
+        in_flight::step(&mut step)
+    } else {
+        steady::step(&mut step)
+    };
+    TaskDecision {
+        managed: step.settings.managed,
+        phase,
+        decision: step.decision,
+    }
+}
+
+fn read_json<T, E: std::fmt::Display>(
+    kv: &KvView,
+    key: &str,
+    parse: impl Fn(&str) -> Result<T, E>,
+    decision: &mut Decision,
+) -> Option<T> {
+    let value = kv.get(key)?.value.as_deref()?;
+    match parse(value) {
+        Ok(parsed) => Some(parsed),
+        Err(e) => {
+            decision.problem(
+                ProblemKind::BadValue,
+                key,
+                format!("{e}; treated as absent"),
+            );
+            None
+        }
+    }
+}
+
+/// One reconcile in progress.
+struct Step<'o, 'a> {
+    obs: &'o TaskObservation<'a>,
+    ctx: &'o Context,
+    now: Timestamp,
+    token: &'o str,
+    settings: TaskSettings,
+    record_key: String,
+    cas: u64,
+    record: Option<AllocRecord>,
+    rollout: Option<RolloutRecord>,
+    slots: SlotTable,
+    decision: Decision,
+    record_written: bool,
+}
+
+impl Step<'_, '_> {
+    /// Slots, healthy time and deadline in force: the rollout's, else the task's own.
+    fn max_parallel(&self) -> u32 {
+        self.rollout
+            .as_ref()
+            .map_or(self.settings.max_parallel, |r| r.max_parallel)
+    }
+
+    fn min_healthy_time(&self) -> Duration {
+        self.rollout
+            .as_ref()
+            .map_or(self.settings.min_healthy_time, |r| r.min_healthy_time)
+    }
+
+    fn healthy_deadline(&self) -> Duration {
+        self.rollout
+            .as_ref()
+            .map_or(self.settings.healthy_deadline, |r| r.healthy_deadline)
+    }
+
+    /// The record as last read, or a fresh one.
+    fn base_record(&self) -> AllocRecord {
+        self.record.clone().unwrap_or_else(|| {
+            AllocRecord::new(self.obs.task.clone(), self.obs.alloc.index, self.now)
+        })
+    }
+
+    /// Writes `record` (by CAS) unless it says what the stored one says.
+    fn write_record(&mut self, mut record: AllocRecord) {
+        if self.record.as_ref().is_some_and(|r| r.same_as(&record)) {
+            return;
+        }
+        debug_assert!(!self.record_written, "one record write per decision");
+        self.record_written = true;
+        record.updated_at = self.now;
+        self.decision.push(Action::WriteAllocRecord {
+            key: self.record_key.clone(),
+            record,
+            cas: self.cas,
+        });
+    }
+
+    fn slot_key(&self, n: u32) -> String {
+        Key::Slot(self.obs.task.clone(), n).render(&self.ctx.prefix)
+    }
+
+    /// Slots our session holds for this allocation.
+    fn held(&self) -> Vec<u32> {
+        self.obs
+            .session
+            .as_ref()
+            .map_or_else(Vec::new, |s| self.slots.held_for(s, &self.obs.alloc.id))
+    }
+
+    /// Releases every slot our session holds for this allocation, except `keep`.
+    fn release_held(&mut self, keep: Option<u32>) {
+        let Some(session) = self.obs.session.clone() else {
+            return;
+        };
+        for n in self.held() {
+            if Some(n) != keep {
+                let key = self.slot_key(n);
+                self.decision.push(Action::ReleaseSlot {
+                    key,
+                    n,
+                    session: session.clone(),
+                });
+            }
+        }
+    }
+
+    fn acquire(&mut self, n: u32, session: &SessionId) {
+        let holder = SlotHolder {
+            alloc_id: self.obs.alloc.id.clone(),
+            node: self.obs.alloc.node.clone(),
+            acquired_at: self.now,
+        };
+        let key = self.slot_key(n);
+        self.decision.push(Action::AcquireSlot {
+            key,
+            n,
+            session: session.clone(),
+            holder,
+        });
+    }
+
+    /// The trigger key of this allocation's task (raw names, as the template computes it).
+    fn trigger_key(&self) -> String {
+        let alloc = &self.obs.alloc;
+        Key::trigger(
+            &alloc.node,
+            &self.obs.job_name,
+            &self.obs.task.group,
+            &self.obs.task.task,
+            alloc.index,
+        )
+        .render(&self.ctx.prefix)
+    }
+
+    /// The restart itself, guarded by slot `n` and, for a new restart (`new_restart`), by the
+    /// rollout still rolling at the generation read.
+    fn trigger(&mut self, n: u32, session: &SessionId, token: &str, new_restart: bool) {
+        let guard = LockGuard {
+            key: self.slot_key(n),
+            session: session.clone(),
+        };
+        let rollout = match (&self.rollout, new_restart) {
+            (Some(r), true) => Some(RolloutGuard {
+                key: Key::Rollout(self.obs.task.clone()).render(&self.ctx.prefix),
+                generation: r.generation,
+            }),
+            _ => None,
+        };
+        let action = match self.settings.restart_method {
+            RestartMethod::ConsulKey => Action::WriteTrigger {
+                key: self.trigger_key(),
+                token: token.to_owned(),
+                guard,
+                rollout,
+            },
+            RestartMethod::NomadApi => Action::CallRestartApi {
+                alloc_id: self.obs.alloc.id.clone(),
+                task: self.obs.task.task.clone(),
+                guard,
+                rollout,
+            },
+        };
+        self.decision.push(action);
+    }
+
+    fn emit_finished(&mut self, result: RestartResult, triggered_at: Option<Timestamp>) {
+        let duration = triggered_at.map_or(Duration::ZERO, |t0| self.now.since(t0));
+        self.decision.push(Action::Emit(Event::RestartFinished {
+            task: self.obs.task.clone(),
+            alloc_id: self.obs.alloc.id.clone(),
+            result,
+            duration,
+        }));
+    }
+
+    /// The allocation stopped, was replaced or is gone: give back what it holds.
+    fn stopped(&mut self) -> Phase {
+        if let Some(record) = self.record.clone() {
+            let was_in_flight = record.claimed_slot().is_some();
+            let mut next = clear_restart(record.clone());
+            next.phase = Phase::Stopped;
+            if was_in_flight {
+                next.last_error = Some("allocation stopped while restarting".to_owned());
+            }
+            self.write_record(next);
+            self.release_held(None);
+            if was_in_flight {
+                self.emit_finished(RestartResult::AllocStopped, record.triggered_at);
+            }
+        } else {
+            self.release_held(None);
+        }
+        Phase::Stopped
+    }
+}
+
+/// The record without any restart in flight.
+fn clear_restart(mut record: AllocRecord) -> AllocRecord {
+    record.slot = None;
+    record.token = None;
+    record.claimed_at = None;
+    record.triggered_at = None;
+    record.generation = None;
+    record.restarts_at_trigger = None;
+    record.stuck_at = None;
+    record
+}

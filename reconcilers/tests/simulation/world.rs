@@ -1,0 +1,553 @@
+//! The simulated cluster: one Consul, one task with N allocations over M nodes, one agent per
+//! node. Agents decide only through the reconcilers and apply the actions one at a time,
+//! interleaved with every other agent, Nomad and the clock. The world keeps the ground truth
+//! the invariants are checked against.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::time::Duration;
+
+use shepard_reconcilers::gc::{GcAlloc, GcJob, GcNode, GcObservation, NodeStatus, reconcile_gc};
+use shepard_reconcilers::model::{
+    AllocRef, AllocStatus, ChangeMode, ClientStatus, DesiredStatus, RolloutRecord, RolloutState,
+    SessionId, TaskId, TaskSpec, TemplateSpec,
+};
+use shepard_reconcilers::rollout::{Member, RolloutObservation, reconcile_rollout};
+use shepard_reconcilers::task::{TaskObservation, reconcile_task};
+use shepard_reconcilers::{Action, Context, Key, RolloutGuard, Timestamp};
+
+use super::consul::Consul;
+use super::nomad::{CONFIG_PATH, SimAlloc};
+use super::rng::Rng;
+
+pub struct Params {
+    pub nodes: usize,
+    pub allocs: u32,
+    pub max_parallel: u32,
+    pub nomad_api: bool,
+    pub has_checks: bool,
+    pub min_healthy: Duration,
+    pub deadline: Duration,
+}
+
+pub struct Agent {
+    pub ctx: Context,
+    pub alive: bool,
+    pub session: Option<SessionId>,
+    pub pending: VecDeque<Action>,
+    pub back_at: Option<Timestamp>,
+    /// Per allocation: the config version last seen and when its content changed (what the
+    /// real agent learns from inotify while it runs; lost when it crashes).
+    pub memory: BTreeMap<usize, (u32, Timestamp)>,
+}
+
+pub struct World {
+    pub rng: Rng,
+    pub now: Timestamp,
+    pub p: Params,
+    pub task: TaskId,
+    pub spec: TaskSpec,
+    pub consul: Consul,
+    pub allocs: Vec<SimAlloc>,
+    pub agents: Vec<Agent>,
+    pub version: u32,
+    pub bad: BTreeSet<u32>,
+    /// Ground truth: allocations triggered and not healthy since, with the trigger time.
+    pub in_flight: BTreeMap<usize, Timestamp>,
+    /// Triggers per (allocation, run).
+    pub triggers: BTreeMap<(usize, u32), u32>,
+    pub tokens: u64,
+    pub violations: Vec<String>,
+    /// Sessions of crashed agents, invalidated when their TTL runs out.
+    pub expiring: Vec<(Timestamp, SessionId)>,
+    /// `SHEPARD_SIM_TRACE=1`: print every decision and action.
+    pub trace: bool,
+}
+
+impl World {
+    pub fn new(seed: u64) -> Self {
+        let mut rng = Rng::new(seed);
+        let p = Params {
+            nodes: rng.range(2, 4) as usize,
+            allocs: rng.range(3, 8) as u32,
+            max_parallel: rng.range(1, 3) as u32,
+            nomad_api: rng.chance(30),
+            has_checks: rng.chance(80),
+            min_healthy: Duration::from_secs(rng.range(5, 15)),
+            deadline: Duration::from_secs(rng.range(40, 90)),
+        };
+        let now = Timestamp::from_unix_secs(1_700_000_000);
+        let mut spec = TaskSpec {
+            has_checks: p.has_checks,
+            ..TaskSpec::default()
+        };
+        spec.group_meta
+            .insert("shepard_max_parallel".into(), p.max_parallel.to_string());
+        spec.job_meta.insert(
+            "shepard_min_healthy_time".into(),
+            humantime::format_duration(p.min_healthy).to_string(),
+        );
+        spec.job_meta.insert(
+            "shepard_healthy_deadline".into(),
+            humantime::format_duration(p.deadline).to_string(),
+        );
+        if p.nomad_api {
+            spec.task_meta
+                .insert("shepard_enabled".into(), "true".into());
+        } else {
+            spec.templates.push(TemplateSpec {
+                dest_path: "local/shepard.tpl".into(),
+                change_mode: ChangeMode::Restart,
+            });
+        }
+        spec.templates.push(TemplateSpec {
+            dest_path: CONFIG_PATH.into(),
+            change_mode: ChangeMode::Noop,
+        });
+        let mut consul = Consul::default();
+        let agents: Vec<Agent> = (0..p.nodes)
+            .map(|i| Agent {
+                ctx: Context::new(&format!("node-{i}")),
+                alive: true,
+                session: Some(consul.create_session()),
+                pending: VecDeque::new(),
+                back_at: None,
+                memory: BTreeMap::new(),
+            })
+            .collect();
+        let allocs: Vec<SimAlloc> = (0..p.allocs)
+            .map(|i| SimAlloc::new(i, rng.pick(p.nodes), now))
+            .collect();
+        let mut agents: Vec<Agent> = agents;
+        for (j, a) in allocs.iter().enumerate() {
+            agents[a.node].memory.insert(j, (a.file.1, a.file.0));
+        }
+        World {
+            rng,
+            now,
+            p,
+            task: TaskId::new("default", "web", "web", "app"),
+            spec,
+            consul,
+            allocs,
+            agents,
+            version: 0,
+            bad: BTreeSet::new(),
+            in_flight: BTreeMap::new(),
+            triggers: BTreeMap::new(),
+            tokens: 0,
+            violations: Vec::new(),
+            expiring: Vec::new(),
+            trace: std::env::var_os("SHEPARD_SIM_TRACE").is_some(),
+        }
+    }
+
+    fn status() -> AllocStatus {
+        AllocStatus {
+            desired: DesiredStatus::Run,
+            client: ClientStatus::Running,
+        }
+    }
+
+    fn alloc_ref(&self, i: usize) -> AllocRef {
+        let a = &self.allocs[i];
+        AllocRef {
+            id: a.id.clone(),
+            index: a.index,
+            node: self.agents[a.node].ctx.node.clone(),
+        }
+    }
+
+    /// Agent `agent` reconciles allocation `i`'s task and queues the actions.
+    pub fn decide_task(&mut self, agent: usize, i: usize) {
+        self.tokens += 1;
+        let token = format!("token-{}", self.tokens);
+        let a = &self.allocs[i];
+        let obs = TaskObservation {
+            task: self.task.clone(),
+            job_name: "web".into(),
+            alloc: self.alloc_ref(i),
+            status: Some(Self::status()),
+            run: Some(a.run()),
+            spec: self.spec.clone(),
+            files: a.files(self.agents[a.node].memory.get(&i)),
+            checks: a.checks(self.p.has_checks),
+            session: self.agents[agent].session.clone(),
+            kv: &self.consul.kv,
+        };
+        let decision = reconcile_task(&obs, &self.agents[agent].ctx, self.now, &token);
+        if self.trace {
+            println!(
+                "{} agent {agent} task {} -> {:?} {:?} files {:?} started {:?} truth run_config {} file {:?} run_no {}",
+                self.now,
+                a.id,
+                decision.phase,
+                decision.decision.actions.len(),
+                obs.files,
+                a.started_at,
+                a.run_config,
+                a.file,
+                a.run_no
+            );
+        }
+        self.agents[agent].pending.extend(decision.decision.actions);
+    }
+
+    pub fn decide_rollout(&mut self, agent: usize) {
+        self.tokens += 1;
+        let members = (0..self.allocs.len())
+            .map(|i| Member {
+                alloc: self.alloc_ref(i),
+                status: Self::status(),
+            })
+            .collect();
+        let obs = RolloutObservation {
+            task: self.task.clone(),
+            spec: self.spec.clone(),
+            members,
+            session: self.agents[agent].session.clone(),
+            kv: &self.consul.kv,
+        };
+        let decision = reconcile_rollout(
+            &obs,
+            &self.agents[agent].ctx,
+            self.now,
+            &format!("rollout-{}", self.tokens),
+        );
+        self.agents[agent].pending.extend(decision.actions);
+    }
+
+    /// GC with everything alive must delete nothing.
+    pub fn check_gc(&mut self, agent: usize) {
+        let allocs = (0..self.allocs.len())
+            .map(|i| {
+                let r = self.alloc_ref(i);
+                GcAlloc {
+                    id: r.id,
+                    namespace: "default".into(),
+                    job_id: "web".into(),
+                    job_name: "web".into(),
+                    group: "web".into(),
+                    index: r.index,
+                    node: r.node,
+                    status: Self::status(),
+                }
+            })
+            .collect();
+        let nodes = self
+            .agents
+            .iter()
+            .map(|a| GcNode {
+                name: a.ctx.node.clone(),
+                status: NodeStatus::Ready,
+                since: self.now,
+            })
+            .collect();
+        let obs = GcObservation {
+            kv: &self.consul.kv,
+            allocs,
+            jobs: vec![GcJob {
+                namespace: "default".into(),
+                id: "web".into(),
+                stop: false,
+            }],
+            nodes,
+            nodes_listed_since: self.now,
+        };
+        let decision = reconcile_gc(&obs, &self.agents[agent].ctx, self.now);
+        for action in decision.actions {
+            self.violations
+                .push(format!("GC acted while everything is alive: {action:?}"));
+        }
+    }
+
+    fn guard_holds(&self, key: &str, session: &SessionId) -> bool {
+        self.consul.holder(key) == Some(session)
+    }
+
+    fn rollout_guard_holds(&self, guard: Option<&RolloutGuard>) -> bool {
+        guard.is_none_or(|g| {
+            let current = self
+                .consul
+                .kv
+                .get(&g.key)
+                .and_then(|e| e.value.as_deref())
+                .and_then(|v| RolloutRecord::from_json(v).ok());
+            current
+                .is_some_and(|r| r.state == RolloutState::Rolling && r.generation == g.generation)
+        })
+    }
+
+    fn rollout(&self) -> Option<RolloutRecord> {
+        let key = Key::Rollout(self.task.clone()).render(&self.agents[0].ctx.prefix);
+        self.consul
+            .kv
+            .get(&key)?
+            .value
+            .as_deref()
+            .and_then(|v| RolloutRecord::from_json(v).ok())
+    }
+
+    fn alloc_by_id(&self, id: &str) -> Option<usize> {
+        self.allocs.iter().position(|a| a.id == id)
+    }
+
+    /// A restart is issued for allocation `i`: check it is justified and counts.
+    fn issued(&mut self, i: usize) {
+        let a = &self.allocs[i];
+        let rolling = self
+            .rollout()
+            .is_some_and(|r| r.state == RolloutState::Rolling);
+        let already = self.in_flight.contains_key(&i);
+        if !rolling && !already {
+            self.violations.push(format!(
+                "{}: new restart while the rollout is not rolling",
+                a.id
+            ));
+        }
+        let pending_file = a.pending_render.map_or(a.file.1, |(_, v)| v);
+        if a.file.1 == a.run_config && pending_file == a.run_config && !a.blind_rewrite {
+            self.violations
+                .push(format!("{}: restart without a configuration change", a.id));
+        }
+        let count = self.triggers.entry((i, a.run_no)).or_default();
+        *count += 1;
+        if *count > 1 {
+            self.violations.push(format!(
+                "{}: run {} triggered {} times",
+                a.id, a.run_no, count
+            ));
+        }
+        self.in_flight.entry(i).or_insert(self.now);
+        if let Some(t) = self.in_flight.get_mut(&i) {
+            *t = self.now;
+        }
+    }
+
+    /// Applies the agent's next action; a failure drops the rest (the reconcile ends).
+    pub fn apply_next(&mut self, agent: usize) {
+        let Some(action) = self.agents[agent].pending.pop_front() else {
+            return;
+        };
+        let shown = if self.trace {
+            format!("{action:?}")
+        } else {
+            String::new()
+        };
+        let ok = match action {
+            Action::AcquireSlot {
+                key,
+                session,
+                holder,
+                ..
+            } => self.consul.acquire(&key, holder.to_json(), &session),
+            Action::ReleaseSlot { key, session, .. } | Action::ReleaseTaskLock { key, session } => {
+                self.consul.release(&key, &session)
+            }
+            Action::AcquireTaskLock {
+                key,
+                session,
+                holder,
+            } => self.consul.acquire(&key, holder.to_json(), &session),
+            Action::WriteAllocRecord { key, record, cas } => {
+                self.consul.put_cas(&key, record.to_json(), cas)
+            }
+            Action::PutRollout {
+                key,
+                record,
+                cas,
+                guard,
+            } => {
+                self.guard_holds(&guard.key, &guard.session)
+                    && self.consul.put_cas(&key, record.to_json(), cas)
+            }
+            Action::WriteTrigger {
+                key,
+                token,
+                guard,
+                rollout,
+            } => {
+                if !self.guard_holds(&guard.key, &guard.session)
+                    || !self.rollout_guard_holds(rollout.as_ref())
+                {
+                    false
+                } else {
+                    let index: u32 = key
+                        .rsplit('/')
+                        .next()
+                        .and_then(|s| s.parse().ok())
+                        .unwrap_or(u32::MAX);
+                    let changed = self.consul.kv.get(&key).and_then(|e| e.value.as_deref())
+                        != Some(token.as_str());
+                    self.consul.put(&key, token.clone());
+                    if changed && let Some(i) = self.allocs.iter().position(|a| a.index == index) {
+                        self.issued(i);
+                        let delay = Duration::from_millis(self.rng.range(0, 2000));
+                        self.allocs[i].pending_trigger = Some((self.now.plus(delay), token));
+                    }
+                    true
+                }
+            }
+            Action::CallRestartApi {
+                alloc_id,
+                guard,
+                rollout,
+                ..
+            } => {
+                if !self.guard_holds(&guard.key, &guard.session)
+                    || !self.rollout_guard_holds(rollout.as_ref())
+                {
+                    false
+                } else {
+                    if let Some(i) = self.alloc_by_id(&alloc_id) {
+                        self.issued(i);
+                        let now = self.now;
+                        self.allocs[i].restart(now, &mut self.rng);
+                    }
+                    true
+                }
+            }
+            Action::DeleteKey { key, .. } => {
+                self.violations.push(format!("unexpected delete of {key}"));
+                false
+            }
+            Action::ReportProblem(problem) => {
+                self.violations
+                    .push(format!("unexpected problem {problem:?}"));
+                true
+            }
+            Action::Emit(_) => true,
+        };
+        if self.trace {
+            println!(
+                "{} agent {agent} apply ok={ok} {}",
+                self.now,
+                &shown[..shown.len().min(300)]
+            );
+        }
+        if !ok {
+            self.agents[agent].pending.clear();
+        }
+    }
+
+    /// Advances the clock and Nomad, expires sessions of crashed agents, revives agents.
+    pub fn advance(&mut self, by: Duration) {
+        self.now = self.now.plus(by);
+        let bad = self.bad.clone();
+        let (now, has_checks) = (self.now, self.p.has_checks);
+        for (i, a) in self.allocs.iter_mut().enumerate() {
+            a.advance(now, &mut self.rng, has_checks, |v| bad.contains(&v));
+            let agent = &mut self.agents[a.node];
+            for (at, version) in a.writes.drain(..) {
+                if !agent.alive && at > a.started_at {
+                    a.blind_rewrite = true;
+                }
+                if agent.alive && agent.memory.get(&i).is_none_or(|m| m.0 != version) {
+                    agent.memory.insert(i, (version, at));
+                }
+            }
+        }
+        let (expired, alive): (Vec<_>, Vec<_>) =
+            self.expiring.drain(..).partition(|(t, _)| *t <= now);
+        self.expiring = alive;
+        for (_, session) in expired {
+            self.consul.invalidate(&session);
+        }
+        for i in 0..self.agents.len() {
+            if !self.agents[i].alive && self.agents[i].back_at.is_some_and(|t| t <= now) {
+                self.agents[i].alive = true;
+                // A starting agent scans the rendered files: their mtimes are all it knows, so a
+                // rewrite during the run looks like a change unless the run was recorded.
+                for (j, a) in self.allocs.iter_mut().enumerate() {
+                    if a.node == i {
+                        self.agents[i].memory.insert(j, (a.file.1, a.file.0));
+                        a.blind_rewrite |= a.file.0 > a.started_at;
+                    }
+                }
+                self.agents[i].back_at = None;
+            }
+            if self.agents[i].alive && self.agents[i].session.is_none() {
+                self.agents[i].session = Some(self.consul.create_session());
+            }
+        }
+        self.settle_truth();
+    }
+
+    fn settle_truth(&mut self) {
+        let has_checks = self.p.has_checks;
+        let allocs = &self.allocs;
+        let bad = &self.bad;
+        self.in_flight.retain(|i, t| {
+            let a = &allocs[*i];
+            !a.healthy_after(*t, has_checks, bad.contains(&a.run_config))
+        });
+        if self.in_flight.len() > self.p.max_parallel as usize {
+            self.violations.push(format!(
+                "{} allocations between trigger and healthy, max_parallel {}",
+                self.in_flight.len(),
+                self.p.max_parallel
+            ));
+        }
+    }
+
+    /// A new configuration version; each node renders it after a delay.
+    pub fn change_config(&mut self, bad: bool) {
+        self.version += 1;
+        if bad {
+            self.bad.insert(self.version);
+        }
+        for i in 0..self.allocs.len() {
+            let at = self
+                .now
+                .plus(Duration::from_millis(self.rng.range(0, 5000)));
+            self.allocs[i].pending_render = Some((at, self.version));
+        }
+    }
+
+    /// The agent process dies; its session expires 1–2 TTLs (15 s) later, so a quickly
+    /// restarted agent meets locks still held by its old session.
+    pub fn crash(&mut self, agent: usize) {
+        let back = self.now.plus(Duration::from_secs(self.rng.range(1, 60)));
+        let expiry = self.now.plus(Duration::from_secs(self.rng.range(15, 30)));
+        let a = &mut self.agents[agent];
+        a.alive = false;
+        a.pending.clear();
+        a.memory.clear();
+        a.back_at = Some(back);
+        if let Some(session) = a.session.take() {
+            self.expiring.push((expiry, session));
+        }
+    }
+
+    /// The session is invalidated while the agent runs (renewals failed).
+    pub fn lose_session(&mut self, agent: usize) {
+        if let Some(session) = self.agents[agent].session.take() {
+            self.consul.invalidate(&session);
+        }
+    }
+
+    /// An operator pauses or resumes the rollout.
+    pub fn operator_toggle_pause(&mut self) {
+        let key = Key::Rollout(self.task.clone()).render(&self.agents[0].ctx.prefix);
+        let Some(entry) = self.consul.kv.get(&key).cloned() else {
+            return;
+        };
+        let Some(mut record) = entry
+            .value
+            .as_deref()
+            .and_then(|v| RolloutRecord::from_json(v).ok())
+        else {
+            return;
+        };
+        record.state = match record.state {
+            RolloutState::Rolling => RolloutState::Paused,
+            RolloutState::Paused => RolloutState::Rolling,
+            _ => return,
+        };
+        self.consul
+            .put_cas(&key, record.to_json(), entry.modify_index);
+    }
+
+    pub fn rollout_state(&self) -> Option<RolloutState> {
+        self.rollout().map(|r| r.state)
+    }
+}
