@@ -5,6 +5,7 @@
 
 pub mod agent;
 pub mod api_metrics;
+pub mod apply;
 pub mod blocking;
 pub mod cli;
 pub mod config;

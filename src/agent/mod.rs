@@ -2,6 +2,7 @@
 //! shutdown.
 
 pub mod clients;
+pub mod metrics;
 pub mod session;
 
 use std::future::Future;

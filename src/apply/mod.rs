@@ -1,0 +1,190 @@
+//! Carries out the reconcilers' actions against Consul and Nomad, in order, stopping at the
+//! first that fails. Every shared write is a CAS or a session acquire; a trigger or a restart
+//! call is preceded by the sequencer check — a `?consistent` read proving our session still
+//! holds the slot (and, for a new restart, that the rollout is still rolling) — so a stale
+//! view or a lost session can never restart anything.
+
+use shepard_reconcilers::model::{RolloutRecord, RolloutState};
+use shepard_reconcilers::{Action, LockGuard, RolloutGuard};
+
+use crate::agent::metrics::DomainMetrics;
+use crate::consul::{Consistency, ConsulClient, ConsulError, LOCK_FLAG_VALUE, SLOT_FLAG_VALUE};
+use crate::nomad::{NomadClient, NomadError};
+
+/// Why an action was not carried out.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    /// Consul refused a CAS or an acquire, or a guard no longer holds: the view was stale.
+    /// The reconcile is simply run again on fresher state.
+    #[error("{0}")]
+    Refused(String),
+    /// A Consul call failed.
+    #[error(transparent)]
+    Consul(ConsulError),
+    /// A Nomad call failed.
+    #[error(transparent)]
+    Nomad(#[from] NomadError),
+}
+
+impl From<ConsulError> for ApplyError {
+    fn from(e: ConsulError) -> Self {
+        if e.is_refused() || e.is_invalid_session() {
+            ApplyError::Refused(e.to_string())
+        } else {
+            ApplyError::Consul(e)
+        }
+    }
+}
+
+/// The clients actions are applied with.
+#[derive(Clone)]
+pub struct Applier {
+    pub consul: ConsulClient,
+    pub nomad: NomadClient,
+    pub metrics: DomainMetrics,
+}
+
+impl Applier {
+    /// Applies `actions` in order; returns at the first failure.
+    pub async fn apply(&self, actions: &[Action]) -> Result<(), ApplyError> {
+        for action in actions {
+            self.apply_one(action).await?;
+        }
+        Ok(())
+    }
+
+    async fn apply_one(&self, action: &Action) -> Result<(), ApplyError> {
+        let consul = &self.consul;
+        match action {
+            Action::AcquireSlot {
+                key,
+                session,
+                holder,
+                ..
+            } => {
+                let value = holder.to_json();
+                consul
+                    .kv_acquire(key, session.as_str(), value.as_bytes(), SLOT_FLAG_VALUE)
+                    .await?;
+            }
+            Action::ReleaseSlot { key, session, .. } => {
+                consul
+                    .kv_release(key, session.as_str(), b"", SLOT_FLAG_VALUE)
+                    .await?;
+            }
+            Action::WriteTrigger {
+                key,
+                token,
+                guard,
+                rollout,
+            } => {
+                self.check_guards(guard, rollout.as_ref()).await?;
+                consul.kv_put(key, token.as_bytes(), 0).await?;
+            }
+            Action::CallRestartApi {
+                alloc_id,
+                task,
+                guard,
+                rollout,
+            } => {
+                self.check_guards(guard, rollout.as_ref()).await?;
+                self.nomad.restart_allocation_task(alloc_id, task).await?;
+            }
+            Action::WriteAllocRecord { key, record, cas } => {
+                consul
+                    .kv_cas(key, record.to_json().as_bytes(), 0, *cas)
+                    .await?;
+            }
+            Action::AcquireTaskLock {
+                key,
+                session,
+                holder,
+            } => {
+                let value = holder.to_json();
+                consul
+                    .kv_acquire(key, session.as_str(), value.as_bytes(), LOCK_FLAG_VALUE)
+                    .await?;
+            }
+            Action::ReleaseTaskLock { key, session } => {
+                consul
+                    .kv_release(key, session.as_str(), b"", LOCK_FLAG_VALUE)
+                    .await?;
+            }
+            Action::PutRollout {
+                key,
+                record,
+                cas,
+                guard,
+            } => {
+                self.check_lock(guard).await?;
+                consul
+                    .kv_cas(key, record.to_json().as_bytes(), 0, *cas)
+                    .await?;
+            }
+            Action::DeleteKey { key, cas, kind } => {
+                consul.kv_delete_cas(key, *cas).await?;
+                self.metrics.gc_deleted(kind.as_str());
+            }
+            Action::ReportProblem(problem) => {
+                tracing::warn!(
+                    kind = ?problem.kind,
+                    subject = %problem.subject,
+                    "{}",
+                    problem.detail
+                );
+                self.metrics.problem(problem.kind);
+            }
+            Action::Emit(event) => self.metrics.event(event),
+        }
+        Ok(())
+    }
+
+    async fn check_guards(
+        &self,
+        lock: &LockGuard,
+        rollout: Option<&RolloutGuard>,
+    ) -> Result<(), ApplyError> {
+        self.check_lock(lock).await?;
+        if let Some(rollout) = rollout {
+            self.check_rollout(rollout).await?;
+        }
+        Ok(())
+    }
+
+    /// The sequencer check: `key` is held by `session` in a consistent read.
+    async fn check_lock(&self, guard: &LockGuard) -> Result<(), ApplyError> {
+        let pair = self
+            .consul
+            .kv_get(&guard.key, Consistency::Consistent)
+            .await?;
+        let holder = pair.and_then(|p| p.session);
+        if holder.as_deref() == Some(guard.session.as_str()) {
+            Ok(())
+        } else {
+            Err(ApplyError::Refused(format!(
+                "{} is no longer held by session {}",
+                guard.key, guard.session
+            )))
+        }
+    }
+
+    /// The rollout at `guard.key` is still generation `guard.generation` and rolling.
+    async fn check_rollout(&self, guard: &RolloutGuard) -> Result<(), ApplyError> {
+        let pair = self
+            .consul
+            .kv_get(&guard.key, Consistency::Consistent)
+            .await?;
+        let record = pair
+            .and_then(|p| String::from_utf8(p.value).ok())
+            .and_then(|text| RolloutRecord::from_json(&text).ok());
+        match record {
+            Some(r) if r.generation == guard.generation && r.state == RolloutState::Rolling => {
+                Ok(())
+            }
+            _ => Err(ApplyError::Refused(format!(
+                "rollout {} generation {} is no longer rolling",
+                guard.key, guard.generation
+            ))),
+        }
+    }
+}
