@@ -4,7 +4,9 @@
 mod consul_dev;
 mod free_port;
 mod http_get;
+mod nomad_sim;
 pub mod poll;
 
 pub use consul_dev::{ConsulDev, ConsulDevOptions};
 pub use free_port::free_port;
+pub use nomad_sim::{NomadSim, NomadSimOptions, SimNode, locate_binary};
