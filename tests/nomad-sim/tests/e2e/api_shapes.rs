@@ -206,7 +206,7 @@ fn job_rules(prefix: &str, rules: &mut Rules) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn responses_have_the_published_shapes() {
     let world = World::start(2);
-    world.kv_put("shapes/config", "name: Shapes\n").await;
+    world.kv_put("shapes/config", "name: Shapes").await;
     world.submit(greet_job("shapes", 2, "shapes/config")).await;
     let allocs = world.wait_running("shapes", 2).await;
     let alloc_id = allocs[0]["ID"].as_str().expect("alloc id").to_string();

@@ -2,4 +2,7 @@
 //! driven over HTTP exactly as shepard will drive them.
 
 mod api_shapes;
+mod blocking;
+mod job_delete;
 mod support;
+mod templates;

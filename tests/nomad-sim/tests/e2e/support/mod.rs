@@ -233,3 +233,34 @@ pub fn greet_job(id: &str, count: u32, config_key: &str) -> Value {
         }]
     })
 }
+
+/// Unix nanoseconds of an RFC 3339 UTC time (`2021-11-04T09:14:12.04996Z`), as TaskState
+/// times are written, so they can be compared with event times.
+pub fn time_nanos(value: &Value) -> i64 {
+    let text = value
+        .as_str()
+        .unwrap_or_else(|| panic!("not a time: {value}"));
+    let bad = || panic!("not an RFC 3339 UTC time: {text}");
+    let Some(body) = text.strip_suffix('Z') else {
+        bad()
+    };
+    let Some((date, time)) = body.split_once('T') else {
+        bad()
+    };
+    let num = |p: &str| p.parse::<i64>().unwrap_or_else(|_| bad());
+    let d: Vec<i64> = date.split('-').map(num).collect();
+    let (hms, frac) = time.split_once('.').unwrap_or((time, "0"));
+    let t: Vec<i64> = hms.split(':').map(num).collect();
+    let nanos = num(&format!("{frac:0<9}")[..9]);
+    // Days from civil (proleptic Gregorian), Howard Hinnant's algorithm.
+    let (y, m) = if d[1] <= 2 {
+        (d[0] - 1, d[1] + 9)
+    } else {
+        (d[0], d[1] - 3)
+    };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + (153 * m + 2) / 5 + d[2] - 1;
+    let days = era * 146_097 + doe - 719_468;
+    (days * 86_400 + t[0] * 3600 + t[1] * 60 + t[2]) * 1_000_000_000 + nanos
+}
