@@ -343,3 +343,57 @@ pub fn multierror(errors: &[String]) -> String {
     out.push('\n');
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(value: Value) -> Job {
+        serde_json::from_value(value).expect("job")
+    }
+
+    #[test]
+    fn fills_defaults_and_merges_update_blocks() {
+        let mut j = job(json!({"ID": "a", "Update": {"MaxParallel": 2},
+            "TaskGroups": [{"Name": "g", "Update": {"MinHealthyTime": 1},
+                "Tasks": [{"Name": "t", "Driver": "raw_exec", "Config": {"command": "/bin/true"},
+                           "Templates": [{"DestPath": "local/x", "EmbeddedTmpl": "x"}]}]}]}));
+        canonicalize(&mut j, "global");
+        let group = &j.task_groups[0];
+        let update = group.update.clone().unwrap_or_default();
+        assert_eq!(
+            (update.max_parallel, update.min_healthy_time),
+            (Some(2), Some(1))
+        );
+        assert_eq!(update.health_check.as_deref(), Some("checks"));
+        let job_update = j.update.clone().unwrap_or_default();
+        assert_eq!(
+            (job_update.max_parallel, job_update.min_healthy_time),
+            (Some(2), Some(0))
+        );
+        let task = &group.tasks[0];
+        assert_eq!(task.kill_timeout, Some(5 * SECOND));
+        let t = &task.templates.as_ref().expect("templates")[0];
+        assert_eq!(
+            (t.change_mode.as_str(), t.splay, t.perms.as_str()),
+            ("restart", Some(5 * SECOND), "0644")
+        );
+        assert_eq!(group.count(), 1);
+        assert_eq!(validate(&j), Ok(()));
+    }
+
+    #[test]
+    fn validation_errors_read_like_nomads() {
+        let mut j = job(json!({"ID": "a"}));
+        canonicalize(&mut j, "global");
+        assert_eq!(
+            validate(&j),
+            Err("1 error occurred:\n\t* Missing job task groups\n\n".to_string())
+        );
+        let mut j = job(json!({"ID": "a", "TaskGroups": [{"Name": "g", "Tasks": [
+            {"Name": "t", "Driver": "docker", "Config": {"command": "x"}}]}]}));
+        canonicalize(&mut j, "global");
+        let text = validate(&j).expect_err("docker is refused");
+        assert!(text.starts_with("1 error occurred:\n\t* Task group g validation failed: "));
+    }
+}

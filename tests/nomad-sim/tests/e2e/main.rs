@@ -4,5 +4,6 @@
 mod api_shapes;
 mod blocking;
 mod job_delete;
+mod shape_rules;
 mod support;
 mod templates;
