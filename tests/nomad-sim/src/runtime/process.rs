@@ -139,3 +139,19 @@ pub fn parse_signal(name: &str) -> Option<Signal> {
     };
     full.parse().ok()
 }
+
+/// Go's `syscall.Signal.String()`, which Nomad writes into `TaskEvent.TaskSignal`.
+pub fn go_signal_name(signal: Signal) -> String {
+    match signal {
+        Signal::SIGHUP => "hangup".into(),
+        Signal::SIGINT => "interrupt".into(),
+        Signal::SIGQUIT => "quit".into(),
+        Signal::SIGKILL => "killed".into(),
+        Signal::SIGUSR1 => "user defined signal 1".into(),
+        Signal::SIGUSR2 => "user defined signal 2".into(),
+        Signal::SIGTERM => "terminated".into(),
+        Signal::SIGALRM => "alarm clock".into(),
+        Signal::SIGWINCH => "window changed".into(),
+        other => other.as_str().to_string(),
+    }
+}

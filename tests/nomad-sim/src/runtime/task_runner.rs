@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::process::{ExitResult, parse_signal};
+use super::process::{ExitResult, go_signal_name, parse_signal};
 use super::restarts::{Decision, RestartTracker};
 use super::services::{deregister_all, register_all};
 use super::task_ctx::TaskCtx;
@@ -152,12 +152,11 @@ async fn run_loop(
                         break Ended::Restarted(proc.stop(signal, timeout).await, None);
                     }
                     TemplateAction::Signal(names) => {
-                        for name in names {
-                            ctx.update(Some(TaskEvent::new("Signaling").task_signal(&name)
+                        for s in names.iter().filter_map(|n| parse_signal(n)) {
+                            ctx.update(Some(TaskEvent::new("Signaling")
+                                .task_signal(&go_signal_name(s))
                                 .display("Template re-rendered")), None);
-                            if let Some(s) = parse_signal(&name) {
-                                proc.signal(s);
-                            }
+                            proc.signal(s);
                         }
                     }
                 },
