@@ -1,5 +1,5 @@
 # shepard: `make demo` runs a coordinated rolling restart you can watch; `make test` runs every check.
-.PHONY: deps demo test fmt lint unit
+.PHONY: deps demo test fmt lint rules unit
 
 CARGO ?= cargo
 
@@ -9,13 +9,18 @@ deps:
 demo: deps
 	@bash scripts/demo.sh
 
-test: deps fmt lint unit
+test: deps fmt lint rules unit
 
 fmt:
 	$(CARGO) fmt --all --check
 
 lint:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+# Alerting rules are code: syntax, then the unit tests of every alert.
+rules:
+	promtool check rules dashboards/alerts.yml
+	cd dashboards && promtool test rules alerts.test.yml
 
 # cargo-nextest runs each test in its own process, so Consul fixtures of different tests never
 # share state; plain `cargo test` is the fallback where nextest is missing.

@@ -26,6 +26,9 @@ pub enum HttpClientError {
     /// A client certificate was given without its key, or the other way round.
     #[error("client_cert and client_key must be set together")]
     IncompleteIdentity,
+    /// The TLS configuration for a server-name override could not be built.
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
     /// reqwest refused the assembled settings.
     #[error("cannot build HTTP client: {0}")]
     Build(#[source] reqwest::Error),
@@ -41,6 +44,16 @@ pub fn build(tls: &TlsConfig) -> Result<reqwest::Client, HttpClientError> {
     let mut builder = reqwest::Client::builder()
         .connect_timeout(CONNECT_TIMEOUT)
         .user_agent(concat!("shepard/", env!("CARGO_PKG_VERSION")));
+
+    // reqwest always checks the certificate against the URL's host; a different expected
+    // name needs our own rustls configuration (which then also carries CA and identity).
+    if let (Some(name), false) = (&tls.server_name, tls.insecure_skip_verify) {
+        let config = crate::tls::client_config_with_server_name(tls, name)?;
+        return builder
+            .tls_backend_preconfigured(config)
+            .build()
+            .map_err(HttpClientError::Build);
+    }
 
     if let Some(ca) = &tls.ca_file {
         let pem = read(ca, "CA")?;

@@ -3,6 +3,7 @@
 //! rendered into them changes. Coordination happens through Consul KV locks, a slot semaphore
 //! and a rollout record.
 
+pub mod agent;
 pub mod api_metrics;
 pub mod blocking;
 pub mod cli;
@@ -10,6 +11,8 @@ pub mod config;
 pub mod consul;
 pub mod http_client;
 pub mod nomad;
+pub mod observe;
+pub mod runtime;
 pub mod secret;
 pub mod telemetry;
 pub mod tls;

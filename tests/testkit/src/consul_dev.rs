@@ -18,12 +18,28 @@ pub const ACL_MASTER_TOKEN: &str = "11111111-2222-3333-4444-555555555555";
 pub struct ConsulDevOptions {
     /// ACLs enabled with `default_policy = "deny"` and [`ACL_MASTER_TOKEN`] as master token.
     pub acl_default_deny: bool,
+    /// Also serve HTTPS (on [`ConsulDev::https_port`]) with this certificate.
+    pub tls: Option<TlsFiles>,
+}
+
+/// PEM files for the agent's HTTPS listener.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    pub ca_file: PathBuf,
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
+    /// Require HTTPS clients to present a certificate signed by `ca_file`.
+    pub verify_incoming: bool,
 }
 
 /// A running Consul dev agent. Dropping it kills the process and removes its data dir.
 pub struct ConsulDev {
     child: Child,
+    binary: PathBuf,
+    args: Vec<String>,
+    log_path: PathBuf,
     http_port: u16,
+    https_port: Option<u16>,
     node_name: String,
     master_token: Option<String>,
     dir: tempfile::TempDir,
@@ -70,30 +86,49 @@ impl ConsulDev {
             fs::write(&config, acl).unwrap_or_else(|e| panic!("write {}: {e}", config.display()));
             args.push(format!("-config-file={}", config.display()));
         }
+        let https_port = options.tls.as_ref().map(|_| free_port());
+        if let (Some(tls), Some(port)) = (&options.tls, https_port) {
+            let config = dir.path().join("tls.hcl");
+            let hcl = format!(
+                "ports {{\n  https = {port}\n}}\ncert_file = \"{}\"\nkey_file = \"{}\"\n\
+                 ca_file = \"{}\"\nverify_incoming_https = {}\n",
+                tls.cert_file.display(),
+                tls.key_file.display(),
+                tls.ca_file.display(),
+                tls.verify_incoming
+            );
+            fs::write(&config, hcl).unwrap_or_else(|e| panic!("write {}: {e}", config.display()));
+            args.push(format!("-config-file={}", config.display()));
+        }
         let log_path = dir.path().join("consul.log");
-        let log = fs::File::create(&log_path).unwrap_or_else(|e| panic!("consul log file: {e}"));
-        let log_err = log
-            .try_clone()
-            .unwrap_or_else(|e| panic!("consul log file: {e}"));
-        let child = Command::new(&binary)
-            .args(&args)
-            .stdin(Stdio::null())
-            .stdout(log)
-            .stderr(log_err)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
+        let child = spawn(&binary, &args, &log_path);
         let mut consul = Self {
             child,
+            binary,
+            args,
+            log_path,
             http_port,
+            https_port,
             node_name,
             master_token,
             dir,
         };
-        consul.wait_ready(&log_path);
+        consul.wait_ready();
         consul
     }
 
-    fn wait_ready(&mut self, log_path: &PathBuf) {
+    /// Kills the agent and starts it again on the same ports. A dev agent keeps its state
+    /// in memory, so the new one starts from an empty store with low raft indexes: what
+    /// clients see when a cluster is rebuilt or restored from an old snapshot.
+    pub fn restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.child = spawn(&self.binary, &self.args, &self.log_path);
+        self.wait_ready();
+    }
+
+    fn wait_ready(&mut self) {
+        let log_path = self.log_path.clone();
         let path = format!("/v1/health/node/{}", self.node_name);
         let token = self.master_token.clone();
         let port = self.http_port;
@@ -104,7 +139,7 @@ impl ConsulDev {
             Duration::from_millis(50),
             || {
                 if let Ok(Some(status)) = child.try_wait() {
-                    let log = fs::read_to_string(log_path).unwrap_or_default();
+                    let log = fs::read_to_string(&log_path).unwrap_or_default();
                     panic!("consul exited early with {status}:\n{log}");
                 }
                 let (_, leader) = get(port, "/v1/status/leader", None)?;
@@ -125,6 +160,11 @@ impl ConsulDev {
 
     pub fn http_port(&self) -> u16 {
         self.http_port
+    }
+
+    /// The HTTPS port, when started with [`ConsulDevOptions::tls`].
+    pub fn https_port(&self) -> Option<u16> {
+        self.https_port
     }
 
     /// The agent's node name (sessions are created on it by default).
@@ -148,6 +188,24 @@ impl Drop for ConsulDev {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+fn spawn(binary: &PathBuf, args: &[String], log_path: &PathBuf) -> Child {
+    let log = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log_path)
+        .unwrap_or_else(|e| panic!("consul log file: {e}"));
+    let log_err = log
+        .try_clone()
+        .unwrap_or_else(|e| panic!("consul log file: {e}"));
+    Command::new(binary)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(log)
+        .stderr(log_err)
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()))
 }
 
 fn which_consul() -> PathBuf {

@@ -1,12 +1,18 @@
 //! Fixtures shared by shepard's integration tests. Each test that needs Consul starts its own
 //! real `consul agent -dev` with [`ConsulDev`]; nothing is shared between tests.
 
+mod agent_process;
 mod consul_dev;
 mod free_port;
 mod http_get;
+mod log_capture;
 mod nomad_sim;
 pub mod poll;
+mod tcp_proxy;
 
-pub use consul_dev::{ConsulDev, ConsulDevOptions};
+pub use agent_process::AgentProcess;
+pub use consul_dev::{ACL_MASTER_TOKEN, ConsulDev, ConsulDevOptions, TlsFiles};
 pub use free_port::free_port;
+pub use log_capture::LogCapture;
 pub use nomad_sim::{NomadSim, NomadSimOptions, SimNode, locate_binary};
+pub use tcp_proxy::TcpProxy;

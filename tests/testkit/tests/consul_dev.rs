@@ -23,6 +23,7 @@ fn starts_with_a_leader_and_stops_on_drop() {
 fn acl_agent_denies_an_unknown_token_and_accepts_the_master() {
     let dev = ConsulDev::start_with(ConsulDevOptions {
         acl_default_deny: true,
+        ..Default::default()
     });
     let addr = format!("-http-addr=127.0.0.1:{}", dev.http_port());
     let denied = consul(&[

@@ -1,0 +1,10 @@
+//! The controller runtime: work queues with controller-runtime semantics, the loop that runs a
+//! reconciler over them, and the runtime metrics of DESIGN §6.
+
+pub mod controller;
+pub mod metrics;
+pub mod workqueue;
+
+pub use controller::Reconciler;
+pub use metrics::{QueueMetrics, ReconcileResult, RuntimeMetrics};
+pub use workqueue::{Backoff, WorkQueue};
