@@ -6,6 +6,7 @@ mod consul_dev;
 mod free_port;
 mod http_get;
 mod log_capture;
+mod nomad_sim;
 pub mod poll;
 mod tcp_proxy;
 
@@ -13,4 +14,5 @@ pub use agent_process::AgentProcess;
 pub use consul_dev::{ACL_MASTER_TOKEN, ConsulDev, ConsulDevOptions, TlsFiles};
 pub use free_port::free_port;
 pub use log_capture::LogCapture;
+pub use nomad_sim::{NomadSim, NomadSimOptions, SimNode, locate_binary};
 pub use tcp_proxy::TcpProxy;
