@@ -24,7 +24,9 @@ pub const ROLLOUT_STATES: [RolloutState; 6] = [
 ];
 
 /// Restarts take seconds to minutes (start-up plus `min_healthy_time`).
-const RESTART_BUCKETS: &[f64] = &[0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0];
+const RESTART_BUCKETS: &[f64] = &[
+    0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0,
+];
 /// Waiting for a slot lasts as long as the restarts ahead in the rollout.
 const WAIT_BUCKETS: &[f64] = &[
     0.01, 0.05, 0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0,

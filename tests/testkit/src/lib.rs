@@ -4,6 +4,7 @@
 mod agent_process;
 mod consul_dev;
 mod free_port;
+mod greet_job;
 mod http_get;
 mod log_capture;
 mod nomad_sim;
@@ -13,6 +14,7 @@ mod tcp_proxy;
 pub use agent_process::AgentProcess;
 pub use consul_dev::{ACL_MASTER_TOKEN, ConsulDev, ConsulDevOptions, TlsFiles};
 pub use free_port::free_port;
+pub use greet_job::{GreetJob, TRIGGER_TEMPLATE, submit_job};
 pub use log_capture::LogCapture;
 pub use nomad_sim::{NomadSim, NomadSimOptions, SimNode, locate_binary};
 pub use tcp_proxy::TcpProxy;
