@@ -1,19 +1,24 @@
-//! `shepard agent`: builds the clients from the configuration and runs the agent's tasks until
-//! shutdown.
+//! `shepard agent`: finds its node, keeps its session, runs the watches, and runs the task and
+//! rollout reconcilers over their work queues until shutdown; then releases what it holds.
 
 pub mod clients;
+pub mod ids;
+pub mod keys;
 pub mod metrics;
+pub mod rollout;
 pub mod session;
+pub mod shared;
+pub mod snapshot;
+mod start;
+pub mod task;
+mod wiring;
 
 use std::future::Future;
 
 use prometheus::Registry;
 
-use crate::api_metrics::ApiMetrics;
 use crate::config::Config;
-use crate::observe::store::Store;
-use crate::observe::watchers;
-use crate::telemetry::{Readiness, readiness};
+use crate::telemetry::Readiness;
 
 /// Errors that stop the agent from starting.
 #[derive(Debug, thiserror::Error)]
@@ -24,6 +29,9 @@ pub enum AgentError {
     /// Metric definitions collided in the registry.
     #[error("cannot register metrics: {0}")]
     Metrics(#[from] prometheus::Error),
+    /// The file watcher could not be started.
+    #[error(transparent)]
+    FileWatch(#[from] crate::observe::file_watcher::FileWatchError),
 }
 
 /// Runs the agent: registers its metrics in `registry` and its readiness conditions in
@@ -34,17 +42,5 @@ pub async fn run(
     readiness: &Readiness,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), AgentError> {
-    let api_metrics = ApiMetrics::register(registry)?;
-    let consul = clients::consul(config, api_metrics.clone())?;
-    let store = Store::new();
-    let probe = tokio::spawn(watchers::kv(
-        consul,
-        config.consul.prefix.clone(),
-        store,
-        readiness.register(readiness::CONSUL),
-        api_metrics,
-    ));
-    shutdown.await;
-    probe.abort();
-    Ok(())
+    wiring::run(config, registry, readiness, shutdown).await
 }

@@ -68,3 +68,39 @@ mod tests {
         assert!(file.modified <= SystemTime::now());
     }
 }
+
+/// When each file's *content* last changed, as far as this agent has seen: a rewrite with the
+/// same fingerprint keeps the earlier time, so a re-render that changes nothing is not a
+/// change. Without history (first sight, or after an agent restart) the mtime is taken.
+#[derive(Debug, Default)]
+pub struct ContentClock {
+    seen: std::sync::Mutex<std::collections::HashMap<std::path::PathBuf, (String, SystemTime)>>,
+}
+
+impl ContentClock {
+    /// The time `file` (read from `path`) last changed content.
+    pub fn changed_at(&self, path: &Path, file: &RenderedFile) -> SystemTime {
+        let mut seen = self
+            .seen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match seen.get(path) {
+            Some((fingerprint, at)) if *fingerprint == file.fingerprint => *at,
+            _ => {
+                seen.insert(
+                    path.to_path_buf(),
+                    (file.fingerprint.clone(), file.modified),
+                );
+                file.modified
+            }
+        }
+    }
+
+    /// Forgets files under `dir` (an allocation that is gone).
+    pub fn forget_under(&self, dir: &Path) {
+        self.seen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .retain(|path, _| !path.starts_with(dir));
+    }
+}
