@@ -58,6 +58,9 @@ mod tests {
             assert!(seen.insert(ids.next()));
             assert!(seen.insert(other.next()));
         }
-        assert!(seen.iter().all(|id| id.len() == 32 && id.chars().all(|c| c.is_ascii_hexdigit())));
+        assert!(
+            seen.iter()
+                .all(|id| id.len() == 32 && id.chars().all(|c| c.is_ascii_hexdigit()))
+        );
     }
 }

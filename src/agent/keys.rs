@@ -37,14 +37,20 @@ pub fn wanted(
         };
         let id = t.id();
         let spec = snapshot::task_spec(t.job, t.group, t.task);
-        let managed = settings::resolve(&id, &spec, &ctx.defaults).settings.managed;
+        let managed = settings::resolve(&id, &spec, &ctx.defaults)
+            .settings
+            .managed;
         if managed {
             let live = snapshot::alloc_status(&t.alloc.desired_status, &t.alloc.client_status)
                 .is_some_and(|s| s.is_live());
             if live {
                 for template in &spec.templates {
-                    let path =
-                        snapshot::rendered_path(alloc_dir, &key.alloc_id, &key.task, &template.dest_path);
+                    let path = snapshot::rendered_path(
+                        alloc_dir,
+                        &key.alloc_id,
+                        &key.task,
+                        &template.dest_path,
+                    );
                     wanted.files.insert(path, key.clone());
                 }
             }
@@ -60,7 +66,11 @@ pub fn wanted(
         match parse(&ctx.prefix, full_key) {
             // Records of allocations that left this node: their task reconciler releases
             // whatever they still hold.
-            Ok(Key::State { node, alloc_id, task }) if node == ctx.node => {
+            Ok(Key::State {
+                node,
+                alloc_id,
+                task,
+            }) if node == ctx.node => {
                 wanted.tasks.insert(TaskKey { alloc_id, task });
             }
             // Rollouts this agent leads, so it hands the lock back when it no longer takes

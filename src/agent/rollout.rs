@@ -4,9 +4,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use shepard_reconcilers::Key;
 use shepard_reconcilers::model::{RolloutRecord, TaskId};
 use shepard_reconcilers::rollout::{RolloutObservation, reconcile_rollout};
-use shepard_reconcilers::Key;
 
 use super::shared::Shared;
 use super::snapshot;
@@ -61,7 +61,9 @@ impl Reconciler<TaskId> for RolloutReconciler {
         if !decision.actions.is_empty() {
             tracing::debug!(actions = ?decision.actions, "rollout decision");
         }
-        shared.apply(&decision.actions, decision.requeue_after).await
+        shared
+            .apply(&decision.actions, decision.requeue_after)
+            .await
     }
 }
 
@@ -78,7 +80,6 @@ fn publish_gauges(
         .and_then(|v| RolloutRecord::from_json(v).ok())
         .map(|r| r.state);
     let lock_key = Key::TaskLock(task.clone()).render(&shared.ctx.prefix);
-    let leader = session.is_some()
-        && kv.get(&lock_key).and_then(|e| e.session.as_ref()) == session;
+    let leader = session.is_some() && kv.get(&lock_key).and_then(|e| e.session.as_ref()) == session;
     shared.metrics.set_rollout(task, state, leader);
 }

@@ -13,7 +13,7 @@ use tokio::sync::watch;
 use super::ids::IdSource;
 use super::metrics::DomainMetrics;
 use super::snapshot::TaskKey;
-use crate::apply::{ApplyError, Applier};
+use crate::apply::{Applier, ApplyError};
 use crate::observe::rendered_file::ContentClock;
 use crate::observe::store::Store;
 

@@ -6,21 +6,21 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
+use shepard_reconcilers::Timestamp;
 use shepard_reconcilers::model::{
     AllocRef, AllocStatus, ChangeMode, CheckObservation, CheckStatus, KvEntry, KvView,
     RenderedFile, SessionId, TaskEvent, TaskId, TaskRun, TaskSpec, TaskState, TemplateSpec,
     UpdateBlock,
 };
 use shepard_reconcilers::rollout::Member;
-use shepard_reconcilers::Timestamp;
 
 use crate::consul::{self, KvPair};
-use crate::nomad::models::{
-    Allocation, AllocationListStub, ClientStatus, DesiredStatus, Job, Task, TaskGroup,
-};
 use crate::nomad::models::task_state::TaskState as NomadTaskState;
 use crate::nomad::models::template::ChangeMode as NomadChangeMode;
 use crate::nomad::models::time::UtcTime;
+use crate::nomad::models::{
+    Allocation, AllocationListStub, ClientStatus, DesiredStatus, Job, Task, TaskGroup,
+};
 use crate::observe::rendered_file::{self, ContentClock};
 use crate::observe::store::{Observed, TrackedCheck};
 
@@ -69,12 +69,16 @@ pub fn task_run(state: &NomadTaskState) -> Option<TaskRun> {
 
 /// The parts of the job spec the decisions read for `task` of `group`.
 pub fn task_spec(job: &Job, group: &TaskGroup, task: &Task) -> TaskSpec {
-    let update = group.update.as_ref().or(job.update.as_ref()).map(|u| UpdateBlock {
-        // 0 disables deployments in Nomad: "not set" for shepard.
-        max_parallel: (u.max_parallel > 0).then_some(u.max_parallel),
-        min_healthy_time: (!u.min_healthy_time.is_zero()).then_some(u.min_healthy_time),
-        healthy_deadline: (!u.healthy_deadline.is_zero()).then_some(u.healthy_deadline),
-    });
+    let update = group
+        .update
+        .as_ref()
+        .or(job.update.as_ref())
+        .map(|u| UpdateBlock {
+            // 0 disables deployments in Nomad: "not set" for shepard.
+            max_parallel: (u.max_parallel > 0).then_some(u.max_parallel),
+            min_healthy_time: (!u.min_healthy_time.is_zero()).then_some(u.min_healthy_time),
+            healthy_deadline: (!u.healthy_deadline.is_zero()).then_some(u.healthy_deadline),
+        });
     let templates = task
         .templates
         .iter()

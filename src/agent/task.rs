@@ -4,9 +4,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use shepard_reconcilers::Key;
 use shepard_reconcilers::model::{AllocRecord, AllocRef, KvView, TaskSpec};
 use shepard_reconcilers::task::{TaskObservation, reconcile_task};
-use shepard_reconcilers::Key;
 
 use super::shared::Shared;
 use super::snapshot::{self, TaskKey};
@@ -39,7 +39,10 @@ impl TaskReconciler {
                 job_name: t.job.name.clone(),
                 alloc: t.alloc_ref()?,
                 status: snapshot::alloc_status(&t.alloc.desired_status, &t.alloc.client_status),
-                run: t.alloc.task_state(&t.task.name).and_then(snapshot::task_run),
+                run: t
+                    .alloc
+                    .task_state(&t.task.name)
+                    .and_then(snapshot::task_run),
                 spec: snapshot::task_spec(t.job, t.group, t.task),
                 checks: snapshot::alloc_checks(&t.alloc.id, observed.checks.values()),
                 kv,
@@ -47,8 +50,8 @@ impl TaskReconciler {
         }
         // Nomad no longer lists the allocation: what is left is its record, which names the
         // task; the decision core releases whatever it still holds.
-        let record_key = Key::state(&shared.ctx.node, &key.alloc_id, &key.task)
-            .render(&shared.ctx.prefix);
+        let record_key =
+            Key::state(&shared.ctx.node, &key.alloc_id, &key.task).render(&shared.ctx.prefix);
         let record = AllocRecord::from_json(kv.get(&record_key)?.value.as_deref()?).ok()?;
         Some(Gathered {
             job_name: record.task.job.clone(),

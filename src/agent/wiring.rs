@@ -9,10 +9,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use prometheus::Registry;
+use shepard_reconcilers::Context;
 use shepard_reconcilers::keys::{Key, Prefix, parse};
 use shepard_reconcilers::model::TaskId;
 use shepard_reconcilers::settings::AgentDefaults;
-use shepard_reconcilers::Context;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 

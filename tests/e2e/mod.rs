@@ -1,0 +1,276 @@
+//! The world of shepard's end-to-end tests and the evidence they read: Consul, nomad-sim,
+//! agents (from the test kit), plus helpers to drive a job and to read what really happened
+//! from Nomad's API, `/sim/events` and the agents' `/metrics`.
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::Value;
+use shepard_testkit::{Cluster, GreetJob, locate_binary, poll, submit_job};
+
+pub struct World {
+    pub cluster: Cluster,
+    http: reqwest::Client,
+}
+
+/// An allocation as the end-to-end tests look at it.
+#[derive(Debug)]
+pub struct AllocView {
+    pub id: String,
+    pub restarts: u64,
+}
+
+impl World {
+    pub async fn start(nodes: usize, agent_args: &[&str]) -> Self {
+        let shepard = Path::new(env!("CARGO_BIN_EXE_shepard")).to_path_buf();
+        let mut args: Vec<String> = ["--consul-session-ttl", "10s", "--consul-lock-delay", "1s"]
+            .iter()
+            .chain(agent_args)
+            .map(|a| a.to_string())
+            .collect();
+        args.shrink_to_fit();
+        let cluster = tokio::task::spawn_blocking(move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            Cluster::start(&shepard, nodes, &args)
+        })
+        .await
+        .expect("start the world");
+        Self {
+            cluster,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    fn nomad(&self) -> &str {
+        self.cluster.sim.addr()
+    }
+
+    pub async fn put_config(&self, job: &str, text: &str) {
+        let url = format!("{}/v1/kv/{job}/config", self.cluster.consul.http_addr());
+        let answer = self
+            .http
+            .put(url)
+            .body(text.to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.text().await.unwrap().trim(), "true");
+    }
+
+    /// Registers the greeter `job` with `count` allocations and waits until all run, pass their
+    /// checks, and are managed by the agents.
+    pub async fn run_greeter(
+        &self,
+        job: &str,
+        count: u32,
+        max_parallel: u32,
+        min_healthy: Duration,
+    ) {
+        self.put_config(job, "name: one\n").await;
+        let mut spec = GreetJob::new(job, count, &format!("{job}/config"));
+        spec.max_parallel = max_parallel;
+        spec.min_healthy_time = min_healthy;
+        submit_job(self.nomad(), spec.to_json(&locate_binary("greet"))).await;
+        poll::until_async(
+            "every allocation running and passing its check",
+            Duration::from_secs(60),
+            Duration::from_millis(100),
+            || async { (self.passing_checks(job).await == count as usize).then_some(()) },
+        )
+        .await;
+        poll::until_async(
+            "every allocation managed by an agent",
+            Duration::from_secs(30),
+            Duration::from_millis(100),
+            || async {
+                (self.metric_sum("shepard_managed_tasks", &[]) == f64::from(count)).then_some(())
+            },
+        )
+        .await;
+    }
+
+    async fn passing_checks(&self, job: &str) -> usize {
+        let url = format!(
+            "{}/v1/health/service/{job}-greeter?passing=true",
+            self.cluster.consul.http_addr()
+        );
+        let Ok(answer) = self.http.get(url).send().await else {
+            return 0;
+        };
+        let entries: Vec<Value> = answer.json().await.unwrap_or_default();
+        entries.len()
+    }
+
+    /// What every passing instance answers on `/`.
+    pub async fn greetings(&self, job: &str) -> Vec<String> {
+        let url = format!(
+            "{}/v1/health/service/{job}-greeter",
+            self.cluster.consul.http_addr()
+        );
+        let entries: Vec<Value> = self
+            .http
+            .get(url)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let mut greetings = Vec::new();
+        for entry in entries {
+            let port = entry["Service"]["Port"].as_u64().unwrap();
+            let body = self
+                .http
+                .get(format!("http://127.0.0.1:{port}/"))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            greetings.push(body.trim().to_string());
+        }
+        greetings
+    }
+
+    pub async fn running_allocs(&self, job: &str) -> Vec<AllocView> {
+        let url = format!("{}/v1/job/{job}/allocations", self.nomad());
+        let allocs: Vec<Value> = self
+            .http
+            .get(url)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        allocs
+            .iter()
+            .filter(|a| a["ClientStatus"] == "running")
+            .map(|a| AllocView {
+                id: a["ID"].as_str().unwrap().to_string(),
+                restarts: a["TaskStates"]["greet"]["Restarts"].as_u64().unwrap_or(0),
+            })
+            .collect()
+    }
+
+    pub async fn rollout_state(&self, job: &str) -> Option<String> {
+        let url = format!(
+            "{}/v1/kv/shepard/rollouts/default/{job}/greeter/greet?raw",
+            self.cluster.consul.http_addr()
+        );
+        let answer = self.http.get(url).send().await.ok()?;
+        if !answer.status().is_success() {
+            return None;
+        }
+        let record: Value = answer.json().await.ok()?;
+        record["state"].as_str().map(str::to_string)
+    }
+
+    pub async fn wait_rollout_state(&self, job: &str, state: &str, within: Duration) {
+        poll::until_async(
+            &format!("rollout of {job} to be {state}"),
+            within,
+            Duration::from_millis(100),
+            || async { (self.rollout_state(job).await.as_deref() == Some(state)).then_some(()) },
+        )
+        .await;
+    }
+
+    pub async fn sim_events_since(&self, seq: u64) -> Vec<Value> {
+        let url = format!("{}/sim/events?since={seq}", self.nomad());
+        self.http
+            .get(url)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    pub async fn sim_event_seq(&self) -> u64 {
+        self.sim_events_since(0)
+            .await
+            .iter()
+            .filter_map(|e| e["seq"].as_u64())
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Sum over every agent of the samples of `name` whose labels include `labels`.
+    pub fn metric_sum(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
+        self.cluster
+            .agents
+            .iter()
+            .filter_map(|agent| agent.get("/metrics"))
+            .map(|(_, body)| sum_samples(&body, name, labels))
+            .sum()
+    }
+}
+
+fn sum_samples(exposition: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+    exposition
+        .lines()
+        .filter(|line| !line.starts_with('#'))
+        .filter_map(|line| {
+            let (series, value) = line.rsplit_once(' ')?;
+            let (metric, rest) = series.split_once('{').unwrap_or((series, ""));
+            if metric != name {
+                return None;
+            }
+            let all = labels
+                .iter()
+                .all(|(k, v)| rest.contains(&format!("{k}=\"{v}\"")));
+            all.then(|| value.parse::<f64>().ok()).flatten()
+        })
+        .sum()
+}
+
+/// One restart as the simulator saw it: the task stopped at `down`, started again at `up`.
+#[derive(Debug, Clone)]
+pub struct RestartWindow {
+    /// Read through `Debug` in failure messages.
+    #[allow(dead_code)]
+    pub alloc_id: String,
+    pub down_ns: i64,
+    /// Start of the new run plus min_healthy_time: the earliest the restart can count as done.
+    pub done_ns: i64,
+}
+
+/// Pairs each task stop with the next start of the same allocation.
+pub fn restart_windows(events: &[Value], min_healthy: Duration) -> Vec<RestartWindow> {
+    let min_healthy_ns = i64::try_from(min_healthy.as_nanos()).unwrap();
+    let mut windows = Vec::new();
+    for (i, stop) in events.iter().enumerate() {
+        if stop["kind"] != "task-stopped" {
+            continue;
+        }
+        let alloc = stop["alloc_id"].as_str().unwrap();
+        let start = events[i + 1..]
+            .iter()
+            .find(|e| e["kind"] == "task-started" && e["alloc_id"] == alloc);
+        if let Some(start) = start {
+            windows.push(RestartWindow {
+                alloc_id: alloc.to_string(),
+                down_ns: stop["time_ns"].as_i64().unwrap(),
+                done_ns: start["time_ns"].as_i64().unwrap() + min_healthy_ns,
+            });
+        }
+    }
+    windows
+}
+
+/// The largest number of windows open at the same instant.
+pub fn max_overlap(windows: &[RestartWindow]) -> usize {
+    windows
+        .iter()
+        .map(|w| {
+            windows
+                .iter()
+                .filter(|o| o.down_ns <= w.down_ns && w.down_ns < o.done_ns)
+                .count()
+        })
+        .max()
+        .unwrap_or(0)
+}
