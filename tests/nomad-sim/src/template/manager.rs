@@ -48,6 +48,10 @@ pub struct TemplateManager {
     kv: BTreeMap<String, KvState>,
     index: BTreeMap<String, u64>,
     written: Vec<Option<String>>,
+    /// The keys each template read at its last render: a change of a key waits out the
+    /// quiescence (`Wait`) of the templates that use it only, as consul-template does per
+    /// template.
+    deps: Vec<BTreeSet<String>>,
 }
 
 fn nanos(n: Option<i64>) -> Duration {
@@ -90,6 +94,7 @@ impl TemplateManager {
         Ok(Self {
             consul,
             written: vec![None; specs.len()],
+            deps: vec![BTreeSet::new(); specs.len()],
             specs,
             env,
             kv: BTreeMap::new(),
@@ -114,6 +119,7 @@ impl TemplateManager {
                 .flat_map(|r| r.unknown.iter().cloned())
                 .collect();
             if unknown.is_empty() {
+                self.deps = results.iter().map(|r| r.deps.clone()).collect();
                 return Ok(results);
             }
             for key in unknown {
@@ -142,14 +148,15 @@ impl TemplateManager {
         self.kv.insert(key.to_string(), state.clone()) != Some(state)
     }
 
-    /// Blocks on every dependency at once until one changes (true) or `limit` passes (false).
-    async fn wait_change(&mut self, limit: Option<Instant>) -> bool {
+    /// Blocks on every dependency at once until one changes (its key) or `limit` passes
+    /// (`None`).
+    async fn wait_change(&mut self, limit: Option<Instant>) -> Option<String> {
         let deps: Vec<(String, u64)> = self.index.iter().map(|(k, i)| (k.clone(), *i)).collect();
         if deps.is_empty() {
             return match limit {
                 Some(at) => {
                     tokio::time::sleep_until(at).await;
-                    false
+                    None
                 }
                 None => std::future::pending().await,
             };
@@ -163,7 +170,7 @@ impl TemplateManager {
             let ((key, read), _, rest) = match limit {
                 Some(at) => match tokio::time::timeout_at(at, next).await {
                     Ok(r) => r,
-                    Err(_) => return false,
+                    Err(_) => return None,
                 },
                 None => next.await,
             };
@@ -172,7 +179,7 @@ impl TemplateManager {
                 Some(read) => {
                     let idx = read.index;
                     if self.store(&key, read) {
-                        return true;
+                        return Some(key);
                     }
                     pending.push(self.watch_one(key, idx));
                 }
@@ -226,7 +233,7 @@ impl TemplateManager {
                 .as_ref()
                 .filter(|(_, set)| *set != reported)
                 .map(|(at, _)| *at);
-            if !self.wait_change(limit).await && limit.is_some() {
+            if self.wait_change(limit).await.is_none() && limit.is_some() {
                 let mut list: Vec<String> = now_missing.iter().cloned().collect();
                 if list.len() > 3 {
                     let more = list.len() - 3;
@@ -259,23 +266,41 @@ impl TemplateManager {
         Ok(true)
     }
 
+    /// The `Wait` (min, max) that applies to a change of `keys`: the largest of the templates
+    /// that read any of them.
+    fn quiescence(&self, keys: &BTreeSet<String>) -> (Duration, Duration) {
+        self.specs
+            .iter()
+            .zip(&self.deps)
+            .filter(|(_, deps)| !deps.is_disjoint(keys))
+            .map(|(s, _)| s.wait)
+            .fold((Duration::ZERO, Duration::ZERO), |a, w| {
+                (a.0.max(w.0), a.1.max(w.1))
+            })
+    }
+
     /// Watches the dependencies forever, re-rendering and sending change actions.
     pub async fn watch(mut self, actions: mpsc::Sender<TemplateAction>) {
         loop {
-            self.wait_change(None).await;
-            // Quiescence: wait until nothing changed for `min`, but at most `max` in total.
-            let (min, max) = self
-                .specs
-                .iter()
-                .map(|s| s.wait)
-                .fold((Duration::ZERO, Duration::ZERO), |a, w| {
-                    (a.0.max(w.0), a.1.max(w.1))
-                });
-            let hard_stop = Instant::now() + max;
-            while !min.is_zero() {
-                let at = (Instant::now() + min).min(hard_stop);
-                if !self.wait_change(Some(at)).await || Instant::now() >= hard_stop {
+            let Some(first) = self.wait_change(None).await else {
+                continue;
+            };
+            // Quiescence: wait until nothing changed for `min`, but at most `max` in total, with
+            // the largest `Wait` among the templates that read a changed key.
+            let mut changed_keys = BTreeSet::from([first]);
+            let started = Instant::now();
+            loop {
+                let (min, max) = self.quiescence(&changed_keys);
+                let hard_stop = started + max;
+                if min.is_zero() || Instant::now() >= hard_stop {
                     break;
+                }
+                let at = (Instant::now() + min).min(hard_stop);
+                match self.wait_change(Some(at)).await {
+                    Some(key) => {
+                        changed_keys.insert(key);
+                    }
+                    None => break,
                 }
             }
             let results = match self.render_all().await {

@@ -240,3 +240,33 @@ async fn noop_rewrites_restart_restarts_and_checks_follow_the_config() {
         );
     }
 }
+
+/// Each template waits out its own `Wait`: a trigger template with `wait { min = "0s" }`
+/// restarts the task at once even when another template of the task keeps Nomad's default
+/// 5 s quiescence.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_template_waits_only_its_own_quiescence() {
+    let world = World::start(1);
+    world.kv_put(CONFIG_KEY, "name: Alice").await;
+    let mut job = greet_job("greet", 1, CONFIG_KEY);
+    let templates = &mut job["TaskGroups"][0]["Tasks"][0]["Templates"];
+    // The config template keeps the client's default wait (5 s..4 m).
+    templates[0]
+        .as_object_mut()
+        .expect("template object")
+        .remove("Wait");
+    world.submit(job).await;
+    let allocs = world.wait_running("greet", 1).await;
+    let alloc_id = allocs[0]["ID"].as_str().expect("id").to_string();
+    let node = allocs[0]["NodeName"].as_str().expect("node").to_string();
+
+    let trigger = format!("shepard/keys/{node}/greet/web/greet/0");
+    let written = std::time::Instant::now();
+    world.kv_put(&trigger, "t1").await;
+    wait_restarts(&world, &alloc_id, 1).await;
+    let took = written.elapsed();
+    assert!(
+        took < std::time::Duration::from_secs(3),
+        "the trigger waited {took:?}, as if it had the config template's 5 s quiescence"
+    );
+}
