@@ -1,4 +1,7 @@
 #!/usr/bin/env bash
-# The demo: a real Consul, a simulated Nomad cluster, shepard agents, a config change.
+# The demo: a real Consul, a simulated Nomad cluster, shepard agents, a config change and the
+# coordinated rolling restart that follows (examples/demo.rs).
 set -euo pipefail
-echo "make demo: not available in this version: the agent does not run rollouts yet."
+cd "$(dirname "$0")/.."
+cargo build --quiet --workspace --bins
+exec cargo run --quiet --example demo

@@ -16,7 +16,7 @@ job "hello-world" {
     update {
       max_parallel     = 2
       min_healthy_time = "2s"
-      healthy_deadline = "1m"
+      healthy_deadline = "20s"
     }
 
     network {

@@ -52,14 +52,15 @@ pub struct NomadSim {
 }
 
 /// `<target dir>/<profile>/<name>`, found from the running test executable
-/// (`target/debug/deps/<test>` → `target/debug/<name>`); `$NOMAD_SIM_BIN_DIR` overrides.
+/// (`target/debug/deps/<test>` or `target/debug/examples/<example>` → `target/debug/<name>`);
+/// `$NOMAD_SIM_BIN_DIR` overrides.
 pub fn locate_binary(name: &str) -> PathBuf {
     if let Some(dir) = std::env::var_os("NOMAD_SIM_BIN_DIR") {
         return PathBuf::from(dir).join(name);
     }
     let exe = std::env::current_exe().unwrap_or_else(|e| panic!("current exe: {e}"));
     let mut dir = exe.parent().map(Path::to_path_buf).unwrap_or_default();
-    if dir.ends_with("deps") {
+    if dir.ends_with("deps") || dir.ends_with("examples") {
         dir.pop();
     }
     let path = dir.join(name);
