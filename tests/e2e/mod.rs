@@ -57,36 +57,34 @@ impl World {
         assert_eq!(answer.text().await.unwrap().trim(), "true");
     }
 
-    /// Registers the greeter `job` with `count` allocations and waits until all run, pass their
-    /// checks, and are managed by the agents.
-    pub async fn run_greeter(
-        &self,
-        job: &str,
-        count: u32,
-        max_parallel: u32,
-        min_healthy: Duration,
-    ) {
-        self.put_config(job, "name: one\n").await;
-        let mut spec = GreetJob::new(job, count, &format!("{job}/config"));
-        spec.max_parallel = max_parallel;
-        spec.min_healthy_time = min_healthy;
+    /// Writes the job's first configuration, registers it, and waits until every allocation
+    /// runs, passes its check and (for a managed job) is managed by an agent.
+    pub async fn run_job(&self, spec: GreetJob) {
+        let job = spec.id.clone();
+        let count = spec.count;
+        self.put_config(&job, "name: one\n").await;
+        let managed_before = self.metric_sum("shepard_managed_tasks", &[]);
+        let managed = spec.managed || !spec.task_meta.is_empty();
         submit_job(self.nomad(), spec.to_json(&locate_binary("greet"))).await;
         poll::until_async(
             "every allocation running and passing its check",
             Duration::from_secs(60),
             Duration::from_millis(100),
-            || async { (self.passing_checks(job).await == count as usize).then_some(()) },
+            || async { (self.passing_checks(&job).await == count as usize).then_some(()) },
         )
         .await;
-        poll::until_async(
-            "every allocation managed by an agent",
-            Duration::from_secs(30),
-            Duration::from_millis(100),
-            || async {
-                (self.metric_sum("shepard_managed_tasks", &[]) == f64::from(count)).then_some(())
-            },
-        )
-        .await;
+        if managed {
+            poll::until_async(
+                "every allocation managed by an agent",
+                Duration::from_secs(30),
+                Duration::from_millis(100),
+                || async {
+                    let now = self.metric_sum("shepard_managed_tasks", &[]);
+                    (now == managed_before + f64::from(count)).then_some(())
+                },
+            )
+            .await;
+        }
     }
 
     async fn passing_checks(&self, job: &str) -> usize {
@@ -131,6 +129,65 @@ impl World {
             greetings.push(body.trim().to_string());
         }
         greetings
+    }
+
+    /// Greetings of the instances whose check passes, sorted.
+    pub async fn passing_greetings(&self, job: &str) -> Vec<String> {
+        let url = format!(
+            "{}/v1/health/service/{job}-greeter?passing=true",
+            self.cluster.consul.http_addr()
+        );
+        let entries: Vec<Value> = self
+            .http
+            .get(url)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let mut greetings = Vec::new();
+        for entry in entries {
+            let port = entry["Service"]["Port"].as_u64().unwrap();
+            let answer = self
+                .http
+                .get(format!("http://127.0.0.1:{port}/"))
+                .send()
+                .await;
+            if let Ok(answer) = answer {
+                greetings.push(answer.text().await.unwrap_or_default().trim().to_string());
+            }
+        }
+        greetings.sort();
+        greetings
+    }
+
+    /// The rendered `file` (under the task's `local/`) of every running allocation of `job`.
+    pub async fn rendered_files(&self, job: &str, file: &str) -> Vec<std::path::PathBuf> {
+        let url = format!("{}/v1/job/{job}/allocations", self.nomad());
+        let allocs: Vec<Value> = self
+            .http
+            .get(url)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        allocs
+            .iter()
+            .filter(|a| a["ClientStatus"] == "running")
+            .map(|a| {
+                self.cluster
+                    .sim
+                    .data_dir()
+                    .join(a["NodeName"].as_str().unwrap())
+                    .join("alloc")
+                    .join(a["ID"].as_str().unwrap())
+                    .join("greet/local")
+                    .join(file)
+            })
+            .collect()
     }
 
     pub async fn running_allocs(&self, job: &str) -> Vec<AllocView> {
@@ -198,6 +255,16 @@ impl World {
             .unwrap_or(0)
     }
 
+    /// Largest sample of `name` over every agent.
+    pub fn metric_max(&self, name: &str) -> f64 {
+        self.cluster
+            .agents
+            .iter()
+            .filter_map(|agent| agent.get("/metrics"))
+            .map(|(_, body)| max_sample(&body, name))
+            .fold(0.0, f64::max)
+    }
+
     /// Sum over every agent of the samples of `name` whose labels include `labels`.
     pub fn metric_sum(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
         self.cluster
@@ -227,11 +294,24 @@ fn sum_samples(exposition: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
         .sum()
 }
 
+fn max_sample(exposition: &str, name: &str) -> f64 {
+    exposition
+        .lines()
+        .filter(|line| !line.starts_with('#'))
+        .filter_map(|line| {
+            let (series, value) = line.rsplit_once(' ')?;
+            let metric = series.split_once('{').map_or(series, |(m, _)| m);
+            (metric == name)
+                .then(|| value.parse::<f64>().ok())
+                .flatten()
+        })
+        .fold(0.0, f64::max)
+}
+
 /// One restart as the simulator saw it: the task stopped at `down`, started again at `up`.
 #[derive(Debug, Clone)]
 pub struct RestartWindow {
     /// Read through `Debug` in failure messages.
-    #[allow(dead_code)]
     pub alloc_id: String,
     pub down_ns: i64,
     /// Start of the new run plus min_healthy_time: the earliest the restart can count as done.
