@@ -2,6 +2,9 @@
 //! agents (from the test kit), plus helpers to drive a job and to read what really happened
 //! from Nomad's API, `/sim/events` and the agents' `/metrics`.
 
+// Each end-to-end test binary includes this module and uses a part of it.
+#![allow(dead_code)]
+
 use std::path::Path;
 use std::time::Duration;
 
