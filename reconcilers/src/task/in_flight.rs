@@ -32,6 +32,8 @@ pub(super) fn step(s: &mut Step<'_, '_>) -> Phase {
             Some("rollout aborted".to_owned()),
         );
     }
+    // A lock held for this allocation on any other slot is a leftover (stale acquire): free it.
+    s.release_held(Some(n));
     if !trigger_landed(s, &record, t0) {
         return reissue(s, record, n, t0);
     }
