@@ -9,6 +9,7 @@
 //!
 //! `SHEPARD_SIM_SEEDS=<n>` runs more seeds (default 150); `SHEPARD_SIM_SEED=<s>` replays one.
 
+mod apply;
 mod consul;
 mod nomad;
 mod rng;

@@ -1,12 +1,10 @@
-//! Property tests: key paths round-trip for arbitrary Nomad names; the task reconciler's slot
-//! discipline over random observation sequences; GC never deletes a running allocation's keys.
+//! For random observation sequences, the task reconciler never writes a trigger without
+//! holding a slot, never asks for a second slot for the same allocation, and releases within
+//! one step once healthy for `min_healthy_time`.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use proptest::prelude::*;
-use shepard_reconcilers::gc::{GcAlloc, GcJob, GcNode, GcObservation, NodeStatus, reconcile_gc};
-use shepard_reconcilers::keys::{escape, parse};
 use shepard_reconcilers::model::{
     AllocRecord, AllocRef, AllocStatus, ChangeMode, CheckObservation, CheckStatus, ClientStatus,
     DesiredStatus, Fingerprint, KvEntry, KvView, Phase, RenderedFile, RolloutRecord, RolloutState,
@@ -15,57 +13,7 @@ use shepard_reconcilers::model::{
 use shepard_reconcilers::task::{TaskObservation, reconcile_task};
 use shepard_reconcilers::{Action, Context, Key, Prefix, Timestamp};
 
-fn name() -> impl Strategy<Value = String> {
-    prop_oneof![
-        any::<String>(),
-        "[a-zA-Z0-9 ./%_ü-]{0,12}",
-        Just("..".to_owned()),
-        Just(".".to_owned()),
-        Just("a/b".to_owned()),
-        Just("100%".to_owned()),
-    ]
-}
-
-fn no_slash() -> impl Strategy<Value = String> {
-    name().prop_map(|n| n.replace('/', "_"))
-}
-
-proptest! {
-    #[test]
-    fn escaped_keys_round_trip(ns in name(), job in name(), group in name(), task in name(), node in name(), alloc in name(), n in 0u32..64) {
-        let prefix = Prefix::default();
-        let id = TaskId { namespace: ns, job, group, task: task.clone() };
-        let keys = [
-            Key::Rollout(id.clone()),
-            Key::TaskLock(id.clone()),
-            Key::Slot(id, n),
-            Key::State { node: node.clone(), alloc_id: alloc, task },
-            Key::Agent { node },
-        ];
-        for key in keys {
-            let full = key.render(&prefix);
-            prop_assert_eq!(parse(&prefix, &full), Ok(key));
-            let relative = &full[prefix.as_str().len()..];
-            prop_assert!(relative.split('/').all(|s| s != "." && s != ".."), "dot segment in {}", full);
-        }
-    }
-
-    #[test]
-    fn trigger_keys_round_trip_with_raw_names(node in no_slash(), job in name(), group in no_slash(), task in no_slash(), index in 0u32..1000) {
-        let prefix = Prefix::new("shepard");
-        let key = Key::trigger(&node, &job, &group, &task, index);
-        let full = key.render(&prefix);
-        prop_assert_eq!(&full, &format!("shepard/keys/{node}/{job}/{group}/{task}/{index}"));
-        prop_assert_eq!(parse(&prefix, &full), Ok(key));
-    }
-
-    #[test]
-    fn escaping_is_injective(a in name(), b in name()) {
-        prop_assert_eq!(escape(&a) == escape(&b), a == b);
-    }
-}
-
-fn t(secs: u64) -> Timestamp {
+pub fn t(secs: u64) -> Timestamp {
     Timestamp::from_unix_secs(1_700_000_000 + secs)
 }
 
@@ -86,7 +34,7 @@ struct World {
 
 const SESSIONS: [&str; 3] = ["s0", "s1", "s2"];
 
-fn prefix() -> Prefix {
+pub fn prefix() -> Prefix {
     Prefix::default()
 }
 
@@ -125,7 +73,7 @@ fn record(index: u32, phase: Phase, slot: u32, triggered: u64) -> AllocRecord {
     r
 }
 
-fn put(kv: &mut KvView, key: Key, value: String, session: Option<&str>) {
+pub fn put(kv: &mut KvView, key: Key, value: String, session: Option<&str>) {
     let index = kv.len() as u64 + 5;
     kv.insert(
         key.render(&prefix()),
@@ -479,61 +427,6 @@ proptest! {
                 Change::Check(passing, d) => { w.now += d; w.check = Some((passing, w.now)); }
                 Change::Config(v) => { w.now += 1; w.config = (w.now, v); }
                 Change::Session(s) => w.session = s,
-            }
-        }
-    }
-}
-
-fn gc_alloc() -> impl Strategy<Value = (String, String, String, u32, u8, bool)> {
-    (
-        "[a-f0-9]{4}",
-        name(),
-        no_slash(),
-        0u32..4,
-        0u8..3,
-        any::<bool>(),
-    )
-}
-
-proptest! {
-    #[test]
-    fn gc_never_deletes_a_key_of_a_running_alloc(
-        allocs in proptest::collection::vec(gc_alloc(), 1..8),
-        node_states in proptest::collection::vec((0u8..5, 0u64..10_000), 3),
-        job_present in any::<bool>(),
-        stray in proptest::collection::vec((0u8..3, "[a-f0-9]{4}", 0u32..4), 0..6),
-    ) {
-        let nodes = ["n0", "n1", "n2"];
-        let mut kv = KvView::new();
-        let mut gc_allocs = Vec::new();
-        for (id, job_name, group, index, node, live) in &allocs {
-            let node = nodes[*node as usize];
-            put(&mut kv, Key::state(node, id, "app"), "{}".into(), None);
-            put(&mut kv, Key::trigger(node, job_name, group, "app", *index), "tok".into(), None);
-            let client = if *live { ClientStatus::Running } else { ClientStatus::Complete };
-            gc_allocs.push(GcAlloc {
-                id: id.clone(), namespace: "default".into(), job_id: job_name.clone(), job_name: job_name.clone(),
-                group: group.clone(), index: *index, node: node.into(),
-                status: AllocStatus { desired: DesiredStatus::Run, client },
-            });
-        }
-        for (node, id, index) in &stray {
-            let node = nodes[*node as usize];
-            put(&mut kv, Key::state(node, id, "app"), "{}".into(), None);
-            put(&mut kv, Key::trigger(node, "web", "g", "app", *index), "tok".into(), None);
-        }
-        let statuses = [NodeStatus::Ready, NodeStatus::Down, NodeStatus::Absent, NodeStatus::Disconnected, NodeStatus::Initializing];
-        let gc_nodes = node_states.iter().zip(nodes).map(|((s, since), name)| GcNode { name: name.into(), status: statuses[*s as usize], since: t(*since) }).collect();
-        let jobs = if job_present { vec![GcJob { namespace: "default".into(), id: "web".into(), stop: false }] } else { vec![] };
-        let obs = GcObservation { kv: &kv, allocs: gc_allocs.clone(), jobs, nodes: gc_nodes, nodes_listed_since: t(0) };
-        let decision = reconcile_gc(&obs, &Context::new("n0"), t(100_000));
-        let live: BTreeMap<String, ()> = gc_allocs.iter().filter(|a| a.status.is_live()).flat_map(|a| {
-            [Key::state(&a.node, &a.id, "app").render(&prefix()), Key::trigger(&a.node, &a.job_name, &a.group, "app", a.index).render(&prefix())]
-        }).map(|k| (k, ())).collect();
-        for action in &decision.actions {
-            if let Action::DeleteKey { key, .. } = action {
-                prop_assert!(!live.contains_key(key), "deleted {} of a running alloc", key);
-                prop_assert!(key.starts_with("shepard/"), "deleted {} outside the prefix", key);
             }
         }
     }
