@@ -4,4 +4,5 @@
 mod fixture;
 mod gc;
 mod rollout;
+mod settings;
 mod task;
