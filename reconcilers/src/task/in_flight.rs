@@ -32,6 +32,8 @@ pub(super) fn step(s: &mut Step<'_, '_>) -> Phase {
             Some("rollout aborted".to_owned()),
         );
     }
+    // A lock held for this allocation on any other slot is a leftover (stale acquire): free it.
+    s.release_held(Some(n));
     if !trigger_landed(s, &record, t0) {
         return reissue(s, record, n, t0);
     }
@@ -214,8 +216,9 @@ fn finish(
     phase
 }
 
-/// Past the deadline and not healthy long enough. A newer configuration than the one rolled
-/// out is retried on the slot still held; otherwise the record says `Stuck` and keeps the slot.
+/// Past the deadline and not healthy long enough. An unhealthy allocation retries a newer
+/// configuration than the one rolled out on the slot it still holds; otherwise the record says
+/// `Stuck` and keeps the slot.
 fn stuck(s: &mut Step<'_, '_>, record: AllocRecord, n: u32, health: &Health) -> Phase {
     if let Health::Healthy { since } = health {
         s.decision
@@ -225,7 +228,11 @@ fn stuck(s: &mut Step<'_, '_>, record: AllocRecord, n: u32, health: &Health) -> 
         .rollout
         .as_ref()
         .is_some_and(|r| matches!(r.state, RolloutState::Paused | RolloutState::Planned));
-    if let (Some(session), Some(started), false) = (s.obs.session.clone(), running_since(s), paused)
+    // Only a broken allocation retries: one that is healthy (if late) finishes normally and any
+    // newer drift then waits for the rollout like every other.
+    let broken = matches!(health, Health::Unhealthy { .. });
+    if let (Some(session), Some(started), false, true) =
+        (s.obs.session.clone(), running_since(s), paused, broken)
     {
         let newer = newer_drift(s, &record, started);
         if newer.is_some() && s.held().contains(&n) {

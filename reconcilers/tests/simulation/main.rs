@@ -9,6 +9,7 @@
 //!
 //! `SHEPARD_SIM_SEEDS=<n>` runs more seeds (default 150); `SHEPARD_SIM_SEED=<s>` replays one.
 
+mod apply;
 mod consul;
 mod nomad;
 mod rng;
@@ -85,6 +86,11 @@ fn settle(w: &mut World) -> Result<usize, String> {
     for round in 0..SETTLE_ROUNDS {
         w.advance(Duration::from_secs(1));
         for agent in 0..w.agents.len() {
+            // Finish the reconcile in progress first: an agent never reconciles a key while
+            // an earlier reconcile of it is still applying actions.
+            while !w.agents[agent].pending.is_empty() {
+                w.apply_next(agent);
+            }
             for i in 0..w.allocs.len() {
                 if w.allocs[i].node == agent {
                     w.decide_task(agent, i);

@@ -1,0 +1,233 @@
+//! Scenarios of the rollout reconciler: leadership through `task_lock`, and the rollout
+//! record's states. Three allocations: a1 on n1 (this node), b1 and c1 on n2.
+
+use insta::assert_yaml_snapshot;
+use shepard_reconcilers::Decision;
+use shepard_reconcilers::model::{
+    AllocRecord, AllocRef, KvEntry, KvView, Phase, RolloutRecord, RolloutState, SessionId,
+};
+use shepard_reconcilers::rollout::{Member, RolloutObservation, reconcile_rollout};
+use shepard_reconcilers::{Context, Key};
+
+use super::fixture::{in_sync_record, rollout_record, running, spec, t, task_id};
+
+struct Leader {
+    ctx: Context,
+    kv: KvView,
+    members: Vec<Member>,
+    session: Option<SessionId>,
+    index: u64,
+}
+
+impl Leader {
+    /// This agent (n1, session s-self) holds the task lock; all three allocations in sync.
+    fn new() -> Self {
+        let members = [("a1", 0, "n1"), ("b1", 1, "n2"), ("c1", 2, "n2")]
+            .into_iter()
+            .map(|(id, index, node)| Member {
+                alloc: AllocRef {
+                    id: id.into(),
+                    index,
+                    node: node.into(),
+                },
+                status: running(),
+            })
+            .collect();
+        let mut l = Leader {
+            ctx: Context::new("n1"),
+            kv: KvView::new(),
+            members,
+            session: Some(SessionId("s-self".into())),
+            index: 20,
+        };
+        l.put(Key::TaskLock(task_id()), "{}", Some("s-self"));
+        for (id, index, node) in [("a1", 0, "n1"), ("b1", 1, "n2"), ("c1", 2, "n2")] {
+            l.put(
+                Key::state(node, id, "app"),
+                &in_sync_record(index).to_json(),
+                None,
+            );
+        }
+        l
+    }
+
+    fn put(&mut self, key: Key, value: &str, session: Option<&str>) {
+        self.index += 1;
+        let entry = KvEntry {
+            value: Some(value.into()),
+            modify_index: self.index,
+            session: session.map(|s| SessionId(s.into())),
+        };
+        self.kv.insert(key.render(&self.ctx.prefix), entry);
+    }
+
+    fn lock(mut self, session: Option<&str>) -> Self {
+        self.put(Key::TaskLock(task_id()), "{}", session);
+        self
+    }
+
+    /// Allocation `id`'s record in `phase` (drift first seen at `detected`).
+    fn phase(mut self, id: &str, phase: Phase, detected: i64) -> Self {
+        let (index, node) = match id {
+            "a1" => (0, "n1"),
+            "b1" => (1, "n2"),
+            _ => (2, "n2"),
+        };
+        let mut r: AllocRecord = in_sync_record(index);
+        r.phase = phase;
+        r.drift_detected_at = Some(t(detected));
+        if phase.in_flight() {
+            r.slot = Some(index);
+            r.triggered_at = Some(t(detected + 5));
+        }
+        if phase == Phase::Stuck {
+            r.last_error = Some("missed healthy_deadline: check web-http is critical".into());
+        }
+        self.put(Key::state(node, id, "app"), &r.to_json(), None);
+        self
+    }
+
+    fn rollout(mut self, record: RolloutRecord) -> Self {
+        self.put(Key::Rollout(task_id()), &record.to_json(), None);
+        self
+    }
+
+    fn decide(&self) -> Decision {
+        let obs = RolloutObservation {
+            task: task_id(),
+            spec: spec(),
+            members: self.members.clone(),
+            session: self.session.clone(),
+            kv: &self.kv,
+        };
+        reconcile_rollout(&obs, &self.ctx, t(100), "r-new")
+    }
+}
+
+fn finished(state: RolloutState, at: i64) -> RolloutRecord {
+    RolloutRecord {
+        finished_at: Some(t(at)),
+        updated_at: t(at),
+        ..rollout_record(state)
+    }
+}
+
+#[test]
+fn free_task_lock_is_acquired_by_a_participating_agent() {
+    assert_yaml_snapshot!(Leader::new().lock(None).decide());
+}
+
+#[test]
+fn task_lock_held_by_another_agent_means_nothing_to_do() {
+    assert_yaml_snapshot!(
+        Leader::new()
+            .lock(Some("s-other"))
+            .phase("b1", Phase::Drifted, 60)
+            .decide()
+    );
+}
+
+#[test]
+fn leader_without_a_local_allocation_releases_the_lock() {
+    let mut l = Leader::new();
+    l.members.retain(|m| m.alloc.node != "n1");
+    assert_yaml_snapshot!(l.decide());
+}
+
+#[test]
+fn drift_without_a_rollout_creates_generation_one() {
+    assert_yaml_snapshot!(Leader::new().phase("b1", Phase::Drifted, 60).decide());
+}
+
+#[test]
+fn drift_after_a_complete_rollout_creates_the_next_generation() {
+    let l = Leader::new()
+        .rollout(finished(RolloutState::Complete, 40))
+        .phase("c1", Phase::Waiting, 60);
+    assert_yaml_snapshot!(l.decide());
+}
+
+#[test]
+fn rolling_with_nothing_left_completes() {
+    assert_yaml_snapshot!(
+        Leader::new()
+            .rollout(rollout_record(RolloutState::Rolling))
+            .decide()
+    );
+}
+
+#[test]
+fn rolling_with_restarts_in_flight_stays_rolling() {
+    let l = Leader::new()
+        .rollout(rollout_record(RolloutState::Rolling))
+        .phase("b1", Phase::Verifying, 60);
+    assert_yaml_snapshot!(l.decide());
+}
+
+#[test]
+fn rolling_with_a_stuck_alloc_becomes_stuck() {
+    let l = Leader::new()
+        .rollout(rollout_record(RolloutState::Rolling))
+        .phase("b1", Phase::Stuck, 60)
+        .phase("c1", Phase::Waiting, 60);
+    assert_yaml_snapshot!(l.decide());
+}
+
+#[test]
+fn stuck_returns_to_rolling_when_the_stuck_alloc_recovers() {
+    let l = Leader::new()
+        .rollout(rollout_record(RolloutState::Stuck))
+        .phase("c1", Phase::Waiting, 60);
+    assert_yaml_snapshot!(l.decide());
+}
+
+#[test]
+fn stuck_returns_to_rolling_when_the_stuck_alloc_is_replaced() {
+    let mut l = Leader::new()
+        .rollout(rollout_record(RolloutState::Stuck))
+        .phase("b1", Phase::Stuck, 60)
+        .phase("c1", Phase::Waiting, 60);
+    l.members[1].status.desired = shepard_reconcilers::model::DesiredStatus::Stop;
+    assert_yaml_snapshot!(l.decide());
+}
+
+#[test]
+fn paused_is_never_overridden() {
+    let l = Leader::new()
+        .rollout(rollout_record(RolloutState::Paused))
+        .phase("b1", Phase::Stuck, 60);
+    assert_yaml_snapshot!(l.decide());
+}
+
+#[test]
+fn aborted_is_kept_for_drift_seen_before_the_abort() {
+    let l = Leader::new()
+        .rollout(finished(RolloutState::Aborted, 80))
+        .phase("b1", Phase::Drifted, 60);
+    assert_yaml_snapshot!(l.decide());
+}
+
+#[test]
+fn aborted_gives_way_to_drift_seen_after_the_abort() {
+    let l = Leader::new()
+        .rollout(finished(RolloutState::Aborted, 80))
+        .phase("b1", Phase::Drifted, 90);
+    assert_yaml_snapshot!(l.decide());
+}
+
+#[test]
+fn changed_settings_are_written_into_a_rolling_rollout() {
+    let mut record = rollout_record(RolloutState::Rolling);
+    record.max_parallel = 5;
+    let l = Leader::new()
+        .rollout(record)
+        .phase("b1", Phase::Waiting, 60);
+    assert_yaml_snapshot!(l.decide());
+}
+
+#[test]
+fn unreadable_rollout_is_reported_and_left_alone() {
+    let mut l = Leader::new().phase("b1", Phase::Drifted, 60);
+    l.put(Key::Rollout(task_id()), "{\"state\":", None);
+    assert_yaml_snapshot!(l.decide());
+}
