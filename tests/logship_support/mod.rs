@@ -104,7 +104,7 @@ pub fn read_file_sink(path: &Path) -> Vec<serde_json::Value> {
             files.push((n, entry.path()));
         }
     }
-    files.sort_by(|a, b| b.0.cmp(&a.0));
+    files.sort_by_key(|f| std::cmp::Reverse(f.0));
     let mut lines = Vec::new();
     for (_, file) in files {
         let text = std::fs::read_to_string(&file).unwrap_or_default();

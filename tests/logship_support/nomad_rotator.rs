@@ -50,7 +50,7 @@ impl NomadRotator {
             let remaining = self.file_size - self.written;
             let take = if remaining.saturating_sub(LINE_SCAN_LIMIT) < data.len() as u64 {
                 match memchr::memchr(b'\n', data) {
-                    Some(idx) if idx as u64 + 1 <= remaining => idx + 1,
+                    Some(idx) if (idx as u64) < remaining => idx + 1,
                     Some(_) if self.written > 0 => {
                         // The line does not fit: it goes to the next file.
                         self.written = self.file_size;
