@@ -295,6 +295,8 @@ impl Tailer {
             .filter(|cut| !chunk_contains(&chunk, &cut.text))
             .map(|cut| cut.text.len())
             .sum();
+        // The held partial shrinks first: its bytes move into the lines charged below.
+        self.held.resize(self.splitter.held());
         let charge = Arc::new(budget.charge(n + copied + cuts.len() * LINE_OVERHEAD));
         let ts = clock.now();
         for cut in cuts {
@@ -312,7 +314,6 @@ impl Tailer {
             });
             self.emitted += 1;
         }
-        self.held.resize(self.splitter.held());
         Ok(n)
     }
 
@@ -400,6 +401,7 @@ impl Tailer {
         let (Some(end), Some(text)) = (end, self.splitter.finish()) else {
             return;
         };
+        self.held.resize(0);
         let charge = Arc::new(budget.charge(text.len() + LINE_OVERHEAD));
         out.push(LogLine {
             ts: clock.now(),
@@ -410,7 +412,6 @@ impl Tailer {
             _charge: charge,
         });
         self.emitted += 1;
-        self.held.resize(0);
     }
 }
 
