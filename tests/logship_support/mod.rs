@@ -4,6 +4,7 @@
 
 pub mod nomad_rotator;
 pub mod receiver;
+pub mod syslog;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
