@@ -174,7 +174,7 @@ impl LogShipperHandle {
         alloc_id: &str,
         task: &str,
         drain: bool,
-    ) -> impl Future<Output = ()> + Send + 'static {
+    ) -> impl Future<Output = ()> + Send + use<> {
         let mut waiters = Vec::new();
         for stream in Stream::ALL {
             let key = key(alloc_id, task, stream);
