@@ -7,7 +7,8 @@
 //! ```
 //!
 //! Per-core figures divide by CPU time (user + system, every thread), so they do not depend on
-//! how many cores the machine has or what else runs on it.
+//! how many cores the machine has; each side runs three times and the best run counts, as other
+//! work on the machine only ever slows a run down.
 
 use std::fs::{self, File};
 use std::io::{BufWriter, Write};
@@ -225,8 +226,8 @@ async fn main() -> anyhow::Result<()> {
     );
 
     // `cat` of the same files into a file: once to warm the page cache, then measured.
-    let mut cat_result = (Duration::ZERO, 0.0);
-    for _ in 0..2 {
+    let mut cat_result = (Duration::MAX, f64::MAX);
+    for round in 0..4 {
         let out = File::create(root.path().join("cat.out"))?;
         let cpu = cpu_seconds(libc::RUSAGE_CHILDREN);
         let started = Instant::now();
@@ -237,18 +238,29 @@ async fn main() -> anyhow::Result<()> {
         if !status.success() {
             bail!("cat failed: {status}");
         }
-        cat_result = (started.elapsed(), cpu_seconds(libc::RUSAGE_CHILDREN) - cpu);
+        let run = (started.elapsed(), cpu_seconds(libc::RUSAGE_CHILDREN) - cpu);
+        // Round 0 only warms the page cache.
+        if round > 0 && run.1 < cat_result.1 {
+            cat_result = run;
+        }
         fs::remove_file(root.path().join("cat.out"))?;
     }
     let (cat_wall, cat_cpu) = cat_result;
 
-    let (wall, cpu, metrics, high_water) =
-        ship_all(&allocs, tasks, &root.path().join("run1")).await?;
-    let shipped = metrics.lines_shipped("file");
-    if shipped != lines {
-        bail!("shipped {shipped} lines of {lines}");
+    let (mut wall, mut cpu, mut high_water, mut out_bytes) = (Duration::MAX, f64::MAX, 0, 0);
+    for round in 0..3 {
+        let work = root.path().join(format!("run{round}"));
+        let (w, c, metrics, hw) = ship_all(&allocs, tasks, &work).await?;
+        let shipped = metrics.lines_shipped("file");
+        if shipped != lines {
+            bail!("shipped {shipped} lines of {lines}");
+        }
+        if c < cpu {
+            (wall, cpu, high_water) = (w, c, hw);
+            out_bytes = fs::metadata(work.join("out/tasks.jsonl"))?.len();
+        }
+        fs::remove_dir_all(&work)?;
     }
-    let out_bytes = fs::metadata(root.path().join("run1/out/tasks.jsonl"))?.len();
     let per_core = mb(bytes as f64) / cpu;
     let cat_per_core = mb(bytes as f64) / cat_cpu;
     println!(
@@ -267,14 +279,19 @@ async fn main() -> anyhow::Result<()> {
         lines as f64 / cpu / 1e6
     );
     println!(
-        "ratio per core  : {:.1} % of cat (wall: {:.1} %); sink wrote {:.0} MiB of JSON lines; budget high water {:.1} MiB",
+        "ratio per core  : {:.1} % of cat (wall: {:.1} %); budget high water {:.1} MiB",
         100.0 * per_core / cat_per_core,
         100.0 * cat_wall.as_secs_f64() / wall.as_secs_f64(),
-        mb(out_bytes as f64),
         mb(high_water as f64)
     );
+    println!(
+        "bytes written   : {:.0} MiB of JSON lines ({:.1}x the input), {:.1} MiB/s per core: {:.1} % of cat's",
+        mb(out_bytes as f64),
+        out_bytes as f64 / bytes as f64,
+        mb(out_bytes as f64) / cpu,
+        100.0 * (mb(out_bytes as f64) / cpu) / cat_per_core
+    );
     fs::remove_dir_all(&allocs)?;
-    fs::remove_dir_all(root.path().join("run1"))?;
 
     // Memory: 50 tasks × 2 streams = 100 files tailed at once.
     let many = root.path().join("many");

@@ -3,13 +3,23 @@
 //! most `max_batch_bytes` of line text each. Also remembers the read time of the oldest line
 //! not yet acknowledged, for the lag metric.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::{Mutex, MutexGuard};
 use std::time::SystemTime;
 
 use tokio::sync::Notify;
 
 use super::line::{LogLine, Position, StreamKey};
+
+/// How far a batch takes one stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamProgress {
+    pub key: StreamKey,
+    pub serial: u64,
+    /// Position after the stream's last line in the batch.
+    pub end: Position,
+    pub lines: u64,
+}
 
 /// Lines in flight to the sinks, shipped and acknowledged together.
 #[derive(Debug, Default)]
@@ -20,22 +30,32 @@ pub struct Batch {
 }
 
 impl Batch {
-    /// Per stream, the position after its last line here, and the stream's serial.
-    pub fn last_positions(&self) -> BTreeMap<StreamKey, (u64, Position)> {
-        let mut last = BTreeMap::new();
+    /// Per stream: its key, its serial, the position after its last line here, and how many
+    /// lines it has here. A batch holds few streams, mostly in runs: a short list beats a map.
+    pub fn per_stream(&self) -> Vec<StreamProgress> {
+        let mut streams: Vec<StreamProgress> = Vec::new();
+        let mut current = usize::MAX;
         for line in &self.lines {
-            last.insert(line.source.key.clone(), (line.source.serial, line.end));
+            let serial = line.source.serial;
+            if streams.get(current).is_none_or(|s| s.serial != serial) {
+                current = match streams.iter().position(|s| s.serial == serial) {
+                    Some(i) => i,
+                    None => {
+                        streams.push(StreamProgress {
+                            key: line.source.key.clone(),
+                            serial,
+                            end: line.end,
+                            lines: 0,
+                        });
+                        streams.len() - 1
+                    }
+                };
+            }
+            let stream = &mut streams[current];
+            stream.end = line.end;
+            stream.lines += 1;
         }
-        last
-    }
-
-    /// Lines per stream serial.
-    pub fn counts_by_serial(&self) -> HashMap<u64, u64> {
-        let mut counts = HashMap::new();
-        for line in &self.lines {
-            *counts.entry(line.source.serial).or_insert(0) += 1;
-        }
-        counts
+        streams
     }
 
     pub fn oldest(&self) -> Option<SystemTime> {

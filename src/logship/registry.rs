@@ -123,21 +123,23 @@ impl Registry {
     /// Every sink acknowledged `batch`: checkpoints move to its last line per stream, and
     /// drains it completes end.
     pub fn acknowledged(&self, batch: &Batch) -> Result<(), CheckpointError> {
-        let counts = batch.counts_by_serial();
         let mut moved = Vec::new();
         let mut drained = Vec::new();
         {
             let mut streams = self.streams();
-            for (key, (serial, position)) in batch.last_positions() {
+            for progress in batch.per_stream() {
                 // Lines of a stream untracked (or tracked anew) meanwhile move nothing.
-                let Some(entry) = streams.get_mut(&key).filter(|e| e.serial == serial) else {
+                let Some(entry) = streams
+                    .get_mut(&progress.key)
+                    .filter(|e| e.serial == progress.serial)
+                else {
                     continue;
                 };
-                entry.acked_lines += counts.get(&serial).copied().unwrap_or(0);
+                entry.acked_lines += progress.lines;
                 if entry.drained() {
-                    drained.push(key.clone());
+                    drained.push(progress.key.clone());
                 }
-                moved.push((key, position));
+                moved.push((progress.key, progress.end));
             }
         }
         if !moved.is_empty() {
