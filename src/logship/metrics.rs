@@ -173,3 +173,38 @@ impl Collector for LagGauge {
         self.gauge.collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn the_contract_names_are_exported_and_the_lag_is_computed_when_scraped() {
+        let registry = Registry::new();
+        let metrics = LogMetrics::register(&registry).unwrap();
+        metrics.init_sink("file");
+        metrics.shipped("file", 3, 42);
+        metrics.lost(7);
+        let oldest = SystemTime::UNIX_EPOCH + Duration::from_secs(100);
+        metrics.set_lag_source(move || Some((oldest, oldest + Duration::from_millis(2500))));
+        let families = registry.gather();
+        let value = |name: &str| {
+            let family = families
+                .iter()
+                .find(|f| f.name() == name)
+                .unwrap_or_else(|| panic!("{name} missing"));
+            let metric = &family.get_metric()[0];
+            match family.get_field_type() {
+                prometheus::proto::MetricType::COUNTER => metric.get_counter().get_value(),
+                _ => metric.get_gauge().get_value(),
+            }
+        };
+        assert_eq!(value("shepard_log_lines_shipped_total"), 3.0);
+        assert_eq!(value("shepard_log_bytes_shipped_total"), 42.0);
+        assert_eq!(value("shepard_log_ship_errors_total"), 0.0);
+        assert_eq!(value("shepard_log_lost_bytes_total"), 7.0);
+        assert_eq!(value("shepard_log_ship_lag_seconds"), 2.5);
+        assert_eq!(value("shepard_log_tailed_files"), 0.0);
+    }
+}
