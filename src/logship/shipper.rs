@@ -33,6 +33,9 @@ impl Shipper {
     pub async fn run(mut self, mut stop: watch::Receiver<bool>) {
         let mut ticks = tokio::time::interval(self.interval);
         ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        // A batch whose delivery `stop` interrupted: it goes first in the final flush, since a
+        // later batch's acknowledgement would move checkpoints past its lines.
+        let mut interrupted = None;
         while !*stop.borrow() {
             let everything = tokio::select! {
                 _ = ticks.tick() => true,
@@ -43,7 +46,9 @@ impl Shipper {
                 let Some(batch) = self.pending.take_batch() else {
                     break;
                 };
-                if !self.deliver(batch, Some(&mut stop)).await {
+                let batch = Arc::new(batch);
+                if !self.deliver(&batch, Some(&mut stop)).await {
+                    interrupted = Some(batch);
                     break;
                 }
             }
@@ -51,8 +56,11 @@ impl Shipper {
         let pending = Arc::clone(&self.pending);
         let grace = self.shutdown_grace;
         let last = async {
+            if let Some(batch) = interrupted {
+                self.deliver(&batch, None).await;
+            }
             while let Some(batch) = pending.take_batch() {
-                self.deliver(batch, None).await;
+                self.deliver(&Arc::new(batch), None).await;
             }
         };
         if tokio::time::timeout(grace, last).await.is_err() {
@@ -60,14 +68,13 @@ impl Shipper {
         }
     }
 
-    /// Delivers `batch` to every sink, retrying failed ones; `false` when `stop` ended the
-    /// attempts first (the lines are read again after a restart).
+    /// Delivers `batch` to every sink, retrying failed ones, then moves the checkpoints;
+    /// `false` when `stop` ended the attempts first (the caller keeps the batch).
     async fn deliver(
         &mut self,
-        batch: Batch,
+        batch: &Arc<Batch>,
         mut stop: Option<&mut watch::Receiver<bool>>,
     ) -> bool {
-        let batch = Arc::new(batch);
         let lines = batch.lines.len() as u64;
         let bytes = batch.text_bytes as u64;
         let mut acked = vec![false; self.sinks.len()];
@@ -86,10 +93,7 @@ impl Shipper {
                 .zip(acked.iter())
                 .enumerate()
                 .filter(|(_, (_, done))| !**done)
-                .map(|(i, (sink, _))| {
-                    let batch = &batch;
-                    async move { (i, sink.name(), sink.send(batch).await) }
-                });
+                .map(|(i, (sink, _))| async move { (i, sink.name(), sink.send(batch).await) });
             for (i, name, result) in join_all(sends).await {
                 match result {
                     Ok(()) => {
@@ -110,17 +114,14 @@ impl Shipper {
                 Some(stop) => {
                     tokio::select! {
                         () = tokio::time::sleep(delay) => {}
-                        _ = stop.changed() => {
-                            self.pending.batch_done();
-                            return false;
-                        }
+                        _ = stop.changed() => return false,
                     }
                 }
                 None => tokio::time::sleep(delay).await,
             }
         }
         let registry = Arc::clone(&self.registry);
-        let acked_batch = Arc::clone(&batch);
+        let acked_batch = Arc::clone(batch);
         // Checkpoints are fsynced: off the async workers.
         let saved = tokio::task::spawn_blocking(move || registry.acknowledged(&acked_batch)).await;
         match saved {
