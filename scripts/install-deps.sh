@@ -2,12 +2,15 @@
 # Installs what shepard's demo and tests need from outside the Rust toolchain, only when missing:
 #   - consul   (Debian's `consul` package, 1.8.7, from the bullseye suite)
 #   - promtool (Debian's `prometheus` package)
-# Idempotent: a machine that already has both is left untouched.
+#   - rsyslogd (Debian's `rsyslog` package: the log-shipping tests start their own instance)
+# Idempotent: a machine that already has all three is left untouched.
 set -euo pipefail
 
 have() { command -v "$1" >/dev/null 2>&1; }
+# rsyslogd lives in /usr/sbin, which is not on every user's PATH.
+have_rsyslogd() { have rsyslogd || [ -x /usr/sbin/rsyslogd ]; }
 
-if have consul && have promtool; then
+if have consul && have promtool && have_rsyslogd; then
   exit 0
 fi
 
@@ -64,10 +67,14 @@ fi
 if ! have promtool; then
   pkgs+=(prometheus)
 fi
+if ! have_rsyslogd; then
+  pkgs+=(rsyslog)
+fi
 
 echo "install-deps: installing ${pkgs[*]}"
 $SUDO apt-get update -qq
-# prometheus's postinst would start a server on :9090; policy-rc.d keeps services from starting.
+# prometheus's and rsyslog's postinst would start their daemons (a server on :9090, a system
+# syslog); policy-rc.d keeps services from starting.
 policy=/usr/sbin/policy-rc.d
 created_policy=0
 if [ ! -e "$policy" ]; then
@@ -80,5 +87,7 @@ if [ "$created_policy" = 1 ]; then $SUDO rm -f "$policy"; fi
 
 have consul || { echo "install-deps: consul is still missing after install" >&2; exit 1; }
 have promtool || { echo "install-deps: promtool is still missing after install" >&2; exit 1; }
+have_rsyslogd || { echo "install-deps: rsyslogd is still missing after install" >&2; exit 1; }
 consul version | head -n 1
 promtool --version 2>&1 | head -n 1
+{ rsyslogd -v 2>/dev/null || /usr/sbin/rsyslogd -v; } | head -n 1

@@ -11,6 +11,7 @@ pub mod cli;
 pub mod config;
 pub mod consul;
 pub mod http_client;
+pub mod logship;
 pub mod nomad;
 pub mod observe;
 pub mod runtime;

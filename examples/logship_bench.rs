@@ -1,0 +1,323 @@
+//! Throughput of log shipping from Nomad-style log files into the `file` sink, measured in the
+//! same run against `cat` of the same files into a file (the physical limit), and the memory
+//! used while 100 files are tailed.
+//!
+//! ```text
+//! cargo run --release --example logship_bench -- [--mb 512] [--dir /path/on/the/disk/to/test]
+//! ```
+//!
+//! Per-core figures divide by CPU time (user + system, every thread), so they do not depend on
+//! how many cores the machine has; each side runs three times and the best run counts, as other
+//! work on the machine only ever slows a run down.
+
+use std::fs::{self, File};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use shepard::config::{FileSink, LogsConfig};
+use shepard::logship::{LogMetrics, LogShipper, ShipperSettings, TaskLogs, TaskTags, sinks};
+
+const NOMAD_FILE_SIZE: u64 = 10 * 1024 * 1024;
+
+struct Args {
+    mb: u64,
+    dir: Option<PathBuf>,
+}
+
+fn args() -> anyhow::Result<Args> {
+    let mut out = Args { mb: 512, dir: None };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let value = it.next().with_context(|| format!("{flag} needs a value"))?;
+        match flag.as_str() {
+            "--mb" => out.mb = value.parse()?,
+            "--dir" => out.dir = Some(PathBuf::from(value)),
+            other => bail!("unknown option {other}"),
+        }
+    }
+    Ok(out)
+}
+
+/// CPU seconds (user + system) of this process (`RUSAGE_SELF`) or of its waited-for children.
+fn cpu_seconds(who: libc::c_int) -> f64 {
+    // SAFETY: getrusage only writes into the struct it is given.
+    let usage = unsafe {
+        let mut usage = std::mem::zeroed::<libc::rusage>();
+        libc::getrusage(who, &mut usage);
+        usage
+    };
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    secs(usage.ru_utime) + secs(usage.ru_stime)
+}
+
+fn rss_bytes() -> u64 {
+    fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb * 1024)
+}
+
+/// Writes `bytes` of log lines per stream for `task` the way Nomad lays them out (files of
+/// `file_size`, split at line ends). Returns (bytes, lines) written for both streams.
+fn write_task(dir: &Path, task: &str, bytes: u64, file_size: u64) -> anyhow::Result<(u64, u64)> {
+    let words = [
+        "GET",
+        "/api/v1/orders",
+        "200",
+        "user=4711",
+        "took=12ms",
+        "cache=miss",
+        "region=eu-west-1",
+        "trace=9f86d081884c7d65",
+    ];
+    let mut total = (0, 0);
+    for stream in ["stdout", "stderr"] {
+        let (mut index, mut in_file, mut written, mut seq) = (0u64, 0u64, 0u64, 0u64);
+        let mut file = BufWriter::new(File::create(dir.join(format!("{task}.{stream}.0")))?);
+        while written < bytes {
+            let mut line = format!("2024-05-01T12:00:00.000Z INFO {seq:010}");
+            for i in 0..(seq % 12 + 2) {
+                line.push(' ');
+                line.push_str(words[((seq + i) % words.len() as u64) as usize]);
+            }
+            line.push('\n');
+            if in_file + line.len() as u64 > file_size {
+                index += 1;
+                in_file = 0;
+                file = BufWriter::new(File::create(dir.join(format!("{task}.{stream}.{index}")))?);
+            }
+            file.write_all(line.as_bytes())?;
+            in_file += line.len() as u64;
+            written += line.len() as u64;
+            seq += 1;
+        }
+        file.flush()?;
+        total.0 += written;
+        total.1 += seq;
+    }
+    Ok(total)
+}
+
+fn all_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for alloc in fs::read_dir(dir)? {
+        for file in fs::read_dir(alloc?.path().join("alloc/logs"))? {
+            files.push(file?.path());
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+fn logs_config(sink: &Path) -> LogsConfig {
+    LogsConfig {
+        meta_tags: vec![],
+        max_line_bytes: 16 * 1024,
+        max_batch_bytes: 1024 * 1024,
+        memory_limit: 64 * 1024 * 1024,
+        file: Some(FileSink {
+            path: sink.to_path_buf(),
+            max_file_size: 64 * 1024 * 1024 * 1024,
+            max_files: 1,
+        }),
+        syslog: None,
+        loki: None,
+        http: None,
+    }
+}
+
+fn task(allocs: &Path, i: usize) -> TaskLogs {
+    TaskLogs {
+        log_dir: allocs.join(format!("alloc-{i}/alloc/logs")),
+        tags: TaskTags {
+            node: "bench-node".into(),
+            datacenter: "dc1".into(),
+            namespace: "default".into(),
+            job: "bench".into(),
+            group: "web".into(),
+            task: "app".into(),
+            alloc_id: format!("{i:08}-0000-4000-8000-000000000000"),
+            alloc_index: i as u32,
+            meta: vec![],
+        },
+    }
+}
+
+/// Ships every task's files to the file sink (tracking, then draining them) and returns the
+/// wall time and the CPU time used.
+async fn ship_all(
+    allocs: &Path,
+    tasks: usize,
+    work: &Path,
+) -> anyhow::Result<(Duration, f64, LogMetrics, u64)> {
+    let sink = work.join("out/tasks.jsonl");
+    let config = logs_config(&sink);
+    let mut settings =
+        ShipperSettings::new(config.clone(), Duration::from_secs(1), work.join("state"));
+    settings.poll_interval = Duration::from_millis(50);
+    let metrics = LogMetrics::unregistered();
+    let cpu = cpu_seconds(libc::RUSAGE_SELF);
+    let started = Instant::now();
+    let handle = LogShipper::start(settings, sinks::build(&config)?, metrics.clone())?;
+    for i in 0..tasks {
+        handle.track(task(allocs, i));
+    }
+    let drains: Vec<_> = (0..tasks)
+        .map(|i| handle.untrack(&task(allocs, i).tags.alloc_id, "app", true))
+        .collect();
+    futures::future::join_all(drains).await;
+    let wall = started.elapsed();
+    let cpu = cpu_seconds(libc::RUSAGE_SELF) - cpu;
+    let high_water = handle.budget().high_water() as u64;
+    handle.shutdown().await;
+    Ok((wall, cpu, metrics, high_water))
+}
+
+fn generate(
+    allocs: &Path,
+    tasks: usize,
+    bytes_per_stream: u64,
+    file_size: u64,
+) -> anyhow::Result<(u64, u64)> {
+    let mut total = (0, 0);
+    for i in 0..tasks {
+        let dir = allocs.join(format!("alloc-{i}/alloc/logs"));
+        fs::create_dir_all(&dir)?;
+        let (b, l) = write_task(&dir, "app", bytes_per_stream, file_size)?;
+        total.0 += b;
+        total.1 += l;
+    }
+    Ok(total)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = args()?;
+    let root = match &args.dir {
+        Some(dir) => tempfile::tempdir_in(dir)?,
+        None => tempfile::tempdir()?,
+    };
+    let mb = |b: f64| b / (1024.0 * 1024.0);
+
+    // Throughput: 8 tasks, both streams, Nomad-sized files.
+    let allocs = root.path().join("allocs");
+    let tasks = 8;
+    let (bytes, lines) = generate(
+        &allocs,
+        tasks,
+        args.mb * 1024 * 1024 / (2 * tasks as u64),
+        NOMAD_FILE_SIZE,
+    )?;
+    let files = all_files(&allocs)?;
+    println!(
+        "input: {:.0} MiB, {lines} lines, {} files in {}",
+        mb(bytes as f64),
+        files.len(),
+        root.path().display()
+    );
+
+    // `cat` of the same files into a file: once to warm the page cache, then measured.
+    let mut cat_result = (Duration::MAX, f64::MAX);
+    for round in 0..4 {
+        let out = File::create(root.path().join("cat.out"))?;
+        let cpu = cpu_seconds(libc::RUSAGE_CHILDREN);
+        let started = Instant::now();
+        let status = Command::new("cat")
+            .args(&files)
+            .stdout(Stdio::from(out))
+            .status()?;
+        if !status.success() {
+            bail!("cat failed: {status}");
+        }
+        let run = (started.elapsed(), cpu_seconds(libc::RUSAGE_CHILDREN) - cpu);
+        // Round 0 only warms the page cache.
+        if round > 0 && run.1 < cat_result.1 {
+            cat_result = run;
+        }
+        fs::remove_file(root.path().join("cat.out"))?;
+    }
+    let (cat_wall, cat_cpu) = cat_result;
+
+    let (mut wall, mut cpu, mut high_water, mut out_bytes) = (Duration::MAX, f64::MAX, 0, 0);
+    for round in 0..3 {
+        let work = root.path().join(format!("run{round}"));
+        let (w, c, metrics, hw) = ship_all(&allocs, tasks, &work).await?;
+        let shipped = metrics.lines_shipped("file");
+        if shipped != lines {
+            bail!("shipped {shipped} lines of {lines}");
+        }
+        if c < cpu {
+            (wall, cpu, high_water) = (w, c, hw);
+            out_bytes = fs::metadata(work.join("out/tasks.jsonl"))?.len();
+        }
+        fs::remove_dir_all(&work)?;
+    }
+    let per_core = mb(bytes as f64) / cpu;
+    let cat_per_core = mb(bytes as f64) / cat_cpu;
+    println!(
+        "cat > file      : {:>8.1} MiB/s wall, {:>8.1} MiB/s per core ({:.2} s wall, {:.2} s CPU)",
+        mb(bytes as f64) / cat_wall.as_secs_f64(),
+        cat_per_core,
+        cat_wall.as_secs_f64(),
+        cat_cpu
+    );
+    println!(
+        "shepard → file  : {:>8.1} MiB/s wall, {:>8.1} MiB/s per core ({:.2} s wall, {:.2} s CPU), {:.2} M lines/s per core",
+        mb(bytes as f64) / wall.as_secs_f64(),
+        per_core,
+        wall.as_secs_f64(),
+        cpu,
+        lines as f64 / cpu / 1e6
+    );
+    println!(
+        "ratio per core  : {:.1} % of cat (wall: {:.1} %); budget high water {:.1} MiB",
+        100.0 * per_core / cat_per_core,
+        100.0 * cat_wall.as_secs_f64() / wall.as_secs_f64(),
+        mb(high_water as f64)
+    );
+    println!(
+        "bytes written   : {:.0} MiB of JSON lines ({:.1}x the input), {:.1} MiB/s per core: {:.1} % of cat's",
+        mb(out_bytes as f64),
+        out_bytes as f64 / bytes as f64,
+        mb(out_bytes as f64) / cpu,
+        100.0 * (mb(out_bytes as f64) / cpu) / cat_per_core
+    );
+    fs::remove_dir_all(&allocs)?;
+
+    // Memory: 50 tasks × 2 streams = 100 files tailed at once.
+    let many = root.path().join("many");
+    let (bytes, _) = generate(&many, 50, 512 * 1024, NOMAD_FILE_SIZE)?;
+    let before = rss_bytes();
+    let peak = Arc::new(AtomicU64::new(before));
+    let done = Arc::new(AtomicBool::new(false));
+    let sampler = {
+        let (peak, done) = (Arc::clone(&peak), Arc::clone(&done));
+        std::thread::spawn(move || {
+            while !done.load(Ordering::Relaxed) {
+                peak.fetch_max(rss_bytes(), Ordering::Relaxed);
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        })
+    };
+    let (_, _, _, high_water) = ship_all(&many, 50, &root.path().join("run2")).await?;
+    done.store(true, Ordering::Relaxed);
+    let _ = sampler.join();
+    println!(
+        "100 files tailed: {:.0} MiB shipped, RSS {:.1} MiB before, peak {:.1} MiB (+{:.1} MiB), budget high water {:.1} MiB of 64",
+        mb(bytes as f64),
+        mb(before as f64),
+        mb(peak.load(Ordering::Relaxed) as f64),
+        mb(peak.load(Ordering::Relaxed).saturating_sub(before) as f64),
+        mb(high_water as f64)
+    );
+    Ok(())
+}

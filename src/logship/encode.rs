@@ -1,0 +1,174 @@
+//! The JSON form of a shipped line, shared by the `file` and `http` sinks (and the line body of
+//! `loki`): `{"ts":"<RFC 3339>","line":"…","tags":{…}}`, plus `"split":{"part":N,"last":B}` on
+//! the parts of an over-long line and `"unterminated":true` on a last line without `\n`.
+//! Hand-written because it runs once per line: tags come pre-encoded per stream, timestamps
+//! are formatted once per read, and string escaping copies unescaped runs whole.
+
+use std::time::SystemTime;
+
+use super::line::{LineMark, LogLine};
+
+/// Whether `bytes` can be copied as is: ASCII (so valid UTF-8) with nothing to escape. Most
+/// log lines can; the inner loop has no early exit so that it compiles to vector instructions.
+fn plain_ascii(bytes: &[u8]) -> bool {
+    !bytes.chunks(64).any(|chunk| {
+        chunk.iter().fold(false, |acc, &b| {
+            acc | !(0x20..0x80).contains(&b) | (b == b'"') | (b == b'\\')
+        })
+    })
+}
+
+/// Per byte: 0 when it is written as is, else the character after `\` (`u` for `\u00XX`).
+static ESCAPE: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut b = 0;
+    while b < 0x20 {
+        table[b] = b'u';
+        b += 1;
+    }
+    table[b'\n' as usize] = b'n';
+    table[b'\r' as usize] = b'r';
+    table[b'\t' as usize] = b't';
+    table[0x08] = b'b';
+    table[0x0c] = b'f';
+    table[b'"' as usize] = b'"';
+    table[b'\\' as usize] = b'\\';
+    table
+};
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// Writes `bytes` as a JSON string. Bytes that are not UTF-8 become U+FFFD, as JSON has no
+/// way to carry them.
+pub fn write_json_str(out: &mut Vec<u8>, bytes: &[u8]) {
+    out.push(b'"');
+    if plain_ascii(bytes) {
+        out.extend_from_slice(bytes);
+        out.push(b'"');
+        return;
+    }
+    match std::str::from_utf8(bytes) {
+        Ok(text) => escape_into(out, text.as_bytes()),
+        Err(_) => escape_into(out, String::from_utf8_lossy(bytes).as_bytes()),
+    }
+    out.push(b'"');
+}
+
+fn escape_into(out: &mut Vec<u8>, bytes: &[u8]) {
+    let mut start = 0;
+    for (i, &byte) in bytes.iter().enumerate() {
+        let escape = ESCAPE[usize::from(byte)];
+        if escape == 0 {
+            continue;
+        }
+        out.extend_from_slice(&bytes[start..i]);
+        if escape == b'u' {
+            out.extend_from_slice(b"\\u00");
+            out.push(HEX[usize::from(byte >> 4)]);
+            out.push(HEX[usize::from(byte & 0xf)]);
+        } else {
+            out.push(b'\\');
+            out.push(escape);
+        }
+        start = i + 1;
+    }
+    out.extend_from_slice(&bytes[start..]);
+}
+
+/// RFC 3339 timestamps, remembering the last one: lines of one read share their time.
+#[derive(Debug, Default)]
+pub struct TsCache {
+    last: Option<SystemTime>,
+    text: String,
+    micros: bool,
+}
+
+impl TsCache {
+    /// Nanosecond precision, for JSON.
+    pub fn nanos() -> Self {
+        Self::default()
+    }
+
+    /// Microsecond precision: RFC 5424 allows at most six fractional digits.
+    pub fn micros() -> Self {
+        Self {
+            micros: true,
+            ..Self::default()
+        }
+    }
+
+    pub fn format(&mut self, ts: SystemTime) -> &str {
+        if self.last != Some(ts) {
+            self.text = if self.micros {
+                humantime::format_rfc3339_micros(ts).to_string()
+            } else {
+                humantime::format_rfc3339_nanos(ts).to_string()
+            };
+            self.last = Some(ts);
+        }
+        &self.text
+    }
+}
+
+/// Writes the fields that mark a cut line (none for a whole one), each with a leading comma.
+pub fn write_mark_fields(out: &mut Vec<u8>, mark: LineMark) {
+    match mark {
+        LineMark::Whole => {}
+        LineMark::Split { part, last } => {
+            out.extend_from_slice(b",\"split\":{\"part\":");
+            out.extend_from_slice(part.to_string().as_bytes());
+            out.extend_from_slice(if last {
+                b",\"last\":true}"
+            } else {
+                b",\"last\":false}"
+            });
+        }
+        LineMark::Unterminated => out.extend_from_slice(b",\"unterminated\":true"),
+    }
+}
+
+/// Appends one line in the JSON-lines format, `\n` included.
+pub fn write_json_line(out: &mut Vec<u8>, line: &LogLine, ts: &mut TsCache) {
+    out.extend_from_slice(b"{\"ts\":\"");
+    out.extend_from_slice(ts.format(line.ts).as_bytes());
+    out.extend_from_slice(b"\",\"line\":");
+    write_json_str(out, &line.text);
+    out.extend_from_slice(b",\"tags\":");
+    out.extend_from_slice(line.source.tags.json().as_bytes());
+    write_mark_fields(out, line.mark);
+    out.extend_from_slice(b"}\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    fn json(bytes: &[u8]) -> String {
+        let mut out = Vec::new();
+        write_json_str(&mut out, bytes);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn escapes_what_json_requires_and_nothing_else() {
+        assert_eq!(json(b"plain"), r#""plain""#);
+        assert_eq!(json(b"a\"b\\c\nd\te\x01"), r#""a\"b\\c\nd\te\u0001""#);
+        assert_eq!(json("grüße ✓".as_bytes()), "\"grüße ✓\"");
+        assert_eq!(json(b"\xffok"), "\"\u{fffd}ok\"");
+        for sample in ["x\u{7f}y", "\u{1b}[31mred", "tab\there"] {
+            let parsed: String = serde_json::from_str(&json(sample.as_bytes())).unwrap();
+            assert_eq!(parsed, sample);
+        }
+    }
+
+    #[test]
+    fn timestamps_are_rfc3339_utc() {
+        let ts = UNIX_EPOCH + Duration::new(1_700_000_000, 123_456_789);
+        assert_eq!(
+            TsCache::nanos().format(ts),
+            "2023-11-14T22:13:20.123456789Z"
+        );
+        assert_eq!(TsCache::micros().format(ts), "2023-11-14T22:13:20.123456Z");
+    }
+}

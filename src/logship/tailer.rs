@@ -1,0 +1,448 @@
+//! Follows one stream of one task through Nomad's rotating files (`<task>.<stream>.N`).
+//!
+//! - Reading holds the current file open, so a file Nomad deletes while it is being read is
+//!   still read to its end.
+//! - At the end of a file, a scan of the directory decides: a file with a higher index means
+//!   the current one is complete (it is read once more to its end, then the next is opened);
+//!   none means the task has written nothing new yet (a restarted task appends to the newest
+//!   file, which is where reading already is).
+//! - Files that disappeared before they could be opened are a loss: their sizes as last seen
+//!   by a scan are reported (a lower bound) and logged — never skipped silently. Scans go on
+//!   while reading is paused, so those sizes are known.
+//! - Reads are sized by the memory budget; with no room, reading pauses (back-pressure).
+//! - Every line carries the position after it; resuming from a checkpoint reopens that file
+//!   (same index and inode) at that offset.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom};
+use std::os::unix::fs::MetadataExt;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use super::budget::{Budget, Charge, LINE_OVERHEAD};
+use super::clock::Clock;
+use super::line::{LineMark, LogLine, Position, StreamKey, StreamSource};
+use super::logfiles::{self, LogFile};
+use super::splitter::LineSplitter;
+
+/// Largest single read.
+pub const CHUNK: usize = 64 * 1024;
+
+/// What a tailer needs to start: where the files are, whose they are, where to resume.
+#[derive(Debug, Clone)]
+pub struct TailerSpec {
+    /// The allocation's `alloc/logs` directory.
+    pub dir: PathBuf,
+    pub source: Arc<StreamSource>,
+    /// The acknowledged position from the checkpoint; `None` starts at the oldest file.
+    pub resume: Option<Position>,
+}
+
+/// Why a poll returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TailState {
+    /// Everything written so far has been read.
+    CaughtUp,
+    /// The memory budget has no room: reading waits for acknowledgements.
+    Paused,
+    /// The per-poll read limit was reached; there may be more.
+    Limit,
+    /// Draining finished: every file was read to its end. The tailer is done.
+    Finished,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PollReport {
+    pub state: TailState,
+    pub bytes_read: u64,
+    /// Bytes rotated away before they could be read (as last seen; a lower bound).
+    pub lost_bytes: u64,
+}
+
+struct OpenFile {
+    index: u64,
+    inode: u64,
+    file: File,
+    offset: u64,
+    /// A newer file exists: this one is complete once read to its end again.
+    superseded: bool,
+}
+
+pub struct Tailer {
+    dir: PathBuf,
+    source: Arc<StreamSource>,
+    splitter: LineSplitter,
+    held: Charge,
+    current: Option<OpenFile>,
+    resume: Option<Position>,
+    /// Every file seen by a scan and not yet passed, by index, with its last seen size: what a
+    /// file rotated away before it was opened held (at least).
+    seen: BTreeMap<u64, LogFile>,
+    draining: bool,
+    finished: bool,
+    emitted: u64,
+    scratch: Vec<u8>,
+}
+
+impl Tailer {
+    pub fn new(spec: TailerSpec, budget: &Arc<Budget>, max_line_bytes: usize) -> Self {
+        Self {
+            dir: spec.dir,
+            source: spec.source,
+            splitter: LineSplitter::new(max_line_bytes),
+            held: budget.charge(0),
+            current: None,
+            resume: spec.resume,
+            seen: BTreeMap::new(),
+            draining: false,
+            finished: false,
+            emitted: 0,
+            scratch: vec![0; CHUNK],
+        }
+    }
+
+    pub fn key(&self) -> &StreamKey {
+        &self.source.key
+    }
+
+    pub fn source(&self) -> &Arc<StreamSource> {
+        &self.source
+    }
+
+    /// From now on, reaching the end of the newest file finishes the stream (its task has
+    /// stopped): the held partial line is shipped, marked unterminated.
+    pub fn drain(&mut self) {
+        self.draining = true;
+    }
+
+    pub fn has_open_file(&self) -> bool {
+        self.current.is_some()
+    }
+
+    /// Lines emitted since this tailer started.
+    pub fn emitted(&self) -> u64 {
+        self.emitted
+    }
+
+    /// Reads what is there, up to `limit` bytes and as far as the budget allows, appending
+    /// the lines to `out`.
+    pub fn poll(
+        &mut self,
+        budget: &Arc<Budget>,
+        clock: &dyn Clock,
+        limit: usize,
+        out: &mut Vec<LogLine>,
+    ) -> io::Result<PollReport> {
+        let mut report = PollReport {
+            state: TailState::CaughtUp,
+            bytes_read: 0,
+            lost_bytes: 0,
+        };
+        if self.finished {
+            report.state = TailState::Finished;
+            return Ok(report);
+        }
+        if self.current.is_none() && !self.open_first()? {
+            report.state = self.caught_up(budget, clock, out);
+            return Ok(report);
+        }
+        loop {
+            let remaining = limit.saturating_sub(report.bytes_read as usize);
+            if remaining == 0 {
+                report.state = TailState::Limit;
+                return Ok(report);
+            }
+            let want = budget.readable(CHUNK.min(remaining));
+            if want == 0 {
+                // Keep the sizes of files Nomad may delete while reading waits.
+                self.rescan()?;
+                report.state = TailState::Paused;
+                return Ok(report);
+            }
+            let n = self.read_chunk(want, budget, clock, out)?;
+            if n > 0 {
+                report.bytes_read += n as u64;
+                continue;
+            }
+            match self.at_end_of_file(budget, clock, out)? {
+                EndOfFile::ReadAgain => {}
+                EndOfFile::Switched { lost } => report.lost_bytes += lost,
+                EndOfFile::Newest => {
+                    report.state = self.caught_up(budget, clock, out);
+                    return Ok(report);
+                }
+            }
+        }
+    }
+
+    /// End of the newest file: done when draining, else waiting for more.
+    fn caught_up(
+        &mut self,
+        budget: &Arc<Budget>,
+        clock: &dyn Clock,
+        out: &mut Vec<LogLine>,
+    ) -> TailState {
+        if !self.draining {
+            return TailState::CaughtUp;
+        }
+        self.flush_unterminated(budget, clock, out);
+        self.finished = true;
+        self.current = None;
+        TailState::Finished
+    }
+
+    fn rescan(&mut self) -> io::Result<Vec<LogFile>> {
+        let files = logfiles::scan(&self.dir, &self.source.key.task, self.source.key.stream)?;
+        for file in &files {
+            self.seen.insert(file.index, *file);
+        }
+        Ok(files)
+    }
+
+    /// Opens the file to start from: the checkpointed one at its offset, else the oldest.
+    /// `false` when the stream has no files yet.
+    fn open_first(&mut self) -> io::Result<bool> {
+        let files = self.rescan()?;
+        let Some(oldest) = files.first().copied() else {
+            return Ok(false);
+        };
+        let key = &self.source.key;
+        let (start, offset) = match self.resume.take() {
+            None => (oldest, 0),
+            Some(p) => match files.iter().find(|f| f.index == p.file_index) {
+                Some(f) if f.inode == p.inode && p.offset <= f.size => (*f, p.offset),
+                Some(f) if f.inode == p.inode => {
+                    tracing::warn!(stream = %key, file = f.index, offset = p.offset, size = f.size,
+                        "checkpointed log file is shorter than its checkpoint; reading it again from the start");
+                    (*f, 0)
+                }
+                Some(_) | None => {
+                    let next = files
+                        .iter()
+                        .find(|f| f.index > p.file_index)
+                        .unwrap_or(&oldest);
+                    tracing::warn!(stream = %key, checkpointed_file = p.file_index, offset = p.offset,
+                        resumed_at = next.index,
+                        "log files were rotated away while they were not being read; what they held after the checkpoint is lost (size unknown)");
+                    (*next, 0)
+                }
+            },
+        };
+        self.seen.retain(|index, _| *index >= start.index);
+        match self.open(start, offset) {
+            Ok(()) => Ok(true),
+            // Purged between the scan and the open: the next poll scans again.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn open(&mut self, file: LogFile, offset: u64) -> io::Result<()> {
+        let path = logfiles::file_path(
+            &self.dir,
+            &self.source.key.task,
+            self.source.key.stream,
+            file.index,
+        );
+        let mut handle = File::open(path)?;
+        let inode = handle.metadata()?.ino();
+        if offset > 0 {
+            handle.seek(SeekFrom::Start(offset))?;
+        }
+        self.current = Some(OpenFile {
+            index: file.index,
+            inode,
+            file: handle,
+            offset,
+            superseded: false,
+        });
+        Ok(())
+    }
+
+    /// Reads up to `want` bytes and cuts them into lines; 0 at the end of the file.
+    fn read_chunk(
+        &mut self,
+        want: usize,
+        budget: &Arc<Budget>,
+        clock: &dyn Clock,
+        out: &mut Vec<LogLine>,
+    ) -> io::Result<usize> {
+        let Some(current) = self.current.as_mut() else {
+            return Ok(0);
+        };
+        let n = loop {
+            match current.file.read(&mut self.scratch[..want]) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        };
+        if n == 0 {
+            return Ok(0);
+        }
+        // An exact-size copy: the memory a line keeps alive is the memory charged for it.
+        let chunk = Bytes::copy_from_slice(&self.scratch[..n]);
+        let (index, inode, start) = (current.index, current.inode, current.offset);
+        current.offset += n as u64;
+
+        let mut cuts = Vec::new();
+        self.splitter.feed(&chunk, |cut| cuts.push(cut));
+        let copied: usize = cuts
+            .iter()
+            .filter(|cut| !chunk_contains(&chunk, &cut.text))
+            .map(|cut| cut.text.len())
+            .sum();
+        // The held partial shrinks first: its bytes move into the lines charged below.
+        self.held.resize(self.splitter.held());
+        let charge = Arc::new(budget.charge(n + copied + cuts.len() * LINE_OVERHEAD));
+        let ts = clock.now();
+        for cut in cuts {
+            out.push(LogLine {
+                ts,
+                text: cut.text,
+                mark: cut.mark,
+                source: Arc::clone(&self.source),
+                end: Position {
+                    file_index: index,
+                    inode,
+                    offset: start + cut.end_in_chunk as u64,
+                },
+                _charge: Arc::clone(&charge),
+            });
+            self.emitted += 1;
+        }
+        Ok(n)
+    }
+
+    fn at_end_of_file(
+        &mut self,
+        budget: &Arc<Budget>,
+        clock: &dyn Clock,
+        out: &mut Vec<LogLine>,
+    ) -> io::Result<EndOfFile> {
+        let files = self.rescan()?;
+        let Some(current) = self.current.as_mut() else {
+            return Ok(EndOfFile::Newest);
+        };
+        let Some(next) = files.iter().find(|f| f.index > current.index).copied() else {
+            check_truncation(current, &self.source.key)?;
+            return Ok(EndOfFile::Newest);
+        };
+        if !current.superseded {
+            // Nomad may have written the file's last bytes between the read that found its
+            // end and the scan that found its successor.
+            current.superseded = true;
+            return Ok(EndOfFile::ReadAgain);
+        }
+        let from = current.index;
+        let held = self.current.take();
+        match self.open(next, 0) {
+            Ok(()) => {}
+            Err(e) => {
+                self.current = held;
+                // Purged between the scan and the open: the next end of file scans again and
+                // counts it with whatever else is gone.
+                return if e.kind() == io::ErrorKind::NotFound {
+                    Ok(EndOfFile::ReadAgain)
+                } else {
+                    Err(e)
+                };
+            }
+        }
+        let mut lost = 0;
+        let mut unseen = 0;
+        for index in from + 1..next.index {
+            match self.seen.get(&index) {
+                Some(file) => lost += file.size,
+                None => unseen += 1,
+            }
+        }
+        self.seen.retain(|index, _| *index >= next.index);
+        if next.index > from + 1 {
+            // The rest of a held line was in a file that is gone.
+            let end = held.as_ref().map(|c| Position {
+                file_index: c.index,
+                inode: c.inode,
+                offset: c.offset,
+            });
+            self.flush_unterminated_at(end, budget, clock, out);
+            tracing::warn!(stream = %self.source.key, from_file = from, to_file = next.index,
+                lost_bytes = lost, files_never_seen = unseen,
+                "log files were rotated away before they could be read");
+        }
+        Ok(EndOfFile::Switched { lost })
+    }
+
+    fn flush_unterminated(
+        &mut self,
+        budget: &Arc<Budget>,
+        clock: &dyn Clock,
+        out: &mut Vec<LogLine>,
+    ) {
+        let end = self.current.as_ref().map(|c| Position {
+            file_index: c.index,
+            inode: c.inode,
+            offset: c.offset,
+        });
+        self.flush_unterminated_at(end, budget, clock, out);
+    }
+
+    /// Emits the held bytes of a line that will not be finished, ending at `end`.
+    fn flush_unterminated_at(
+        &mut self,
+        end: Option<Position>,
+        budget: &Arc<Budget>,
+        clock: &dyn Clock,
+        out: &mut Vec<LogLine>,
+    ) {
+        let (Some(end), Some(text)) = (end, self.splitter.finish()) else {
+            return;
+        };
+        self.held.resize(0);
+        let charge = Arc::new(budget.charge(text.len() + LINE_OVERHEAD));
+        out.push(LogLine {
+            ts: clock.now(),
+            text,
+            mark: LineMark::Unterminated,
+            source: Arc::clone(&self.source),
+            end,
+            _charge: charge,
+        });
+        self.emitted += 1;
+    }
+}
+
+enum EndOfFile {
+    /// The file was superseded; read it to its end once more.
+    ReadAgain,
+    /// Moved on to the next file; `lost` bytes were in files skipped over.
+    Switched { lost: u64 },
+    /// This is the newest file.
+    Newest,
+}
+
+/// Whether `text` is a slice of `chunk` (zero-copy) rather than a copy.
+fn chunk_contains(chunk: &Bytes, text: &Bytes) -> bool {
+    let range = chunk.as_ptr_range();
+    !text.is_empty() && range.contains(&text.as_ptr())
+}
+
+/// Nomad never truncates its files, but a file shorter than the read offset can only mean
+/// it was; reading starts over rather than waiting forever at a dead offset.
+fn check_truncation(current: &mut OpenFile, key: &StreamKey) -> io::Result<()> {
+    let size = current.file.metadata()?.len();
+    if size < current.offset {
+        tracing::warn!(stream = %key, file = current.index, offset = current.offset, size,
+            "log file was truncated; reading it again from the start");
+        current.file.seek(SeekFrom::Start(0))?;
+        current.offset = 0;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+#[path = "tailer_tests.rs"]
+mod tests;

@@ -1,0 +1,186 @@
+use std::fs::{self, OpenOptions};
+use std::io::Write;
+use std::path::Path;
+use std::time::{Duration, UNIX_EPOCH};
+
+use super::*;
+use crate::logship::line::Stream;
+use crate::logship::tags::{StreamTags, TaskTags};
+
+#[derive(Debug)]
+struct FixedClock;
+
+impl Clock for FixedClock {
+    fn now(&self) -> std::time::SystemTime {
+        UNIX_EPOCH + Duration::from_secs(1_700_000_000)
+    }
+}
+
+fn source() -> Arc<StreamSource> {
+    let tags = TaskTags {
+        task: "web".into(),
+        alloc_id: "a1".into(),
+        ..TaskTags::default()
+    };
+    Arc::new(StreamSource {
+        key: StreamKey {
+            alloc_id: Arc::from("a1"),
+            task: Arc::from("web"),
+            stream: Stream::Stdout,
+        },
+        tags: StreamTags::new(&tags, Stream::Stdout),
+        serial: 1,
+    })
+}
+
+fn append(dir: &Path, index: u64, text: &str) {
+    let mut f = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join(format!("web.stdout.{index}")))
+        .unwrap();
+    f.write_all(text.as_bytes()).unwrap();
+}
+
+fn tailer(dir: &Path, resume: Option<Position>) -> Tailer {
+    let spec = TailerSpec {
+        dir: dir.to_path_buf(),
+        source: source(),
+        resume,
+    };
+    Tailer::new(spec, &Budget::new(1 << 30), 1024)
+}
+
+fn poll(t: &mut Tailer, budget: &Arc<Budget>) -> (Vec<String>, PollReport, Vec<LogLine>) {
+    let mut out = Vec::new();
+    let report = t.poll(budget, &FixedClock, usize::MAX, &mut out).unwrap();
+    let texts = out
+        .iter()
+        .map(|l| String::from_utf8_lossy(&l.text).into_owned())
+        .collect();
+    (texts, report, out)
+}
+
+#[test]
+fn follows_appends_and_holds_a_partial_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let budget = Budget::new(1 << 30);
+    let mut t = tailer(dir.path(), None);
+    assert_eq!(poll(&mut t, &budget).1.state, TailState::CaughtUp);
+    append(dir.path(), 0, "one\ntw");
+    let (lines, report, _) = poll(&mut t, &budget);
+    assert_eq!(lines, vec!["one"]);
+    assert_eq!(report.state, TailState::CaughtUp);
+    append(dir.path(), 0, "o\n");
+    assert_eq!(poll(&mut t, &budget).0, vec!["two"]);
+}
+
+#[test]
+fn rotation_moves_to_the_next_file_and_joins_a_split_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let budget = Budget::new(1 << 30);
+    append(dir.path(), 0, "a\nb\nhal");
+    let mut t = tailer(dir.path(), None);
+    assert_eq!(poll(&mut t, &budget).0, vec!["a", "b"]);
+    append(dir.path(), 1, "f\nc\n");
+    let (lines, _, out) = poll(&mut t, &budget);
+    assert_eq!(lines, vec!["half", "c"]);
+    assert_eq!(out[0].end.file_index, 1);
+    assert_eq!(out[0].end.offset, 2);
+    assert_eq!(out[1].end.offset, 4);
+}
+
+#[test]
+fn files_rotated_away_unread_are_counted_as_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let budget = Budget::new(1 << 30);
+    append(dir.path(), 0, "a\n");
+    let mut t = tailer(dir.path(), None);
+    assert_eq!(poll(&mut t, &budget).0, vec!["a"]);
+    append(dir.path(), 1, "lost-1\n");
+    // Seen by the scan at the end of file 0 while reading waits for budget.
+    let full = Budget::new(0);
+    assert_eq!(poll(&mut t, &full).1.state, TailState::Paused);
+    fs::remove_file(dir.path().join("web.stdout.1")).unwrap();
+    append(dir.path(), 2, "c\n");
+    let (lines, report, _) = poll(&mut t, &budget);
+    assert_eq!(lines, vec!["c"]);
+    assert_eq!(report.lost_bytes, 7);
+}
+
+#[test]
+fn a_file_deleted_while_open_is_still_read_to_its_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let budget = Budget::new(1 << 30);
+    append(dir.path(), 0, "a\n");
+    let mut t = tailer(dir.path(), None);
+    assert_eq!(poll(&mut t, &budget).0, vec!["a"]);
+    append(dir.path(), 0, "b\n");
+    append(dir.path(), 1, "c\n");
+    fs::remove_file(dir.path().join("web.stdout.0")).unwrap();
+    let (lines, report, _) = poll(&mut t, &budget);
+    assert_eq!(lines, vec!["b", "c"]);
+    assert_eq!(report.lost_bytes, 0);
+}
+
+#[test]
+fn resumes_at_a_checkpoint_and_after_a_gone_file_at_the_next() {
+    let dir = tempfile::tempdir().unwrap();
+    let budget = Budget::new(1 << 30);
+    append(dir.path(), 3, "old\nnew\n");
+    let inode = std::os::unix::fs::MetadataExt::ino(
+        &fs::metadata(dir.path().join("web.stdout.3")).unwrap(),
+    );
+    let at = |offset| Position {
+        file_index: 3,
+        inode,
+        offset,
+    };
+    assert_eq!(
+        poll(&mut tailer(dir.path(), Some(at(4))), &budget).0,
+        vec!["new"]
+    );
+    // Same name, other inode: not the checkpointed file.
+    let other = Position {
+        inode: inode + 1,
+        ..at(4)
+    };
+    append(dir.path(), 4, "next\n");
+    assert_eq!(
+        poll(&mut tailer(dir.path(), Some(other)), &budget).0,
+        vec!["next"]
+    );
+}
+
+#[test]
+fn draining_ships_the_held_partial_line_and_finishes() {
+    let dir = tempfile::tempdir().unwrap();
+    let budget = Budget::new(1 << 30);
+    append(dir.path(), 0, "a\nno newline");
+    let mut t = tailer(dir.path(), None);
+    t.drain();
+    let (lines, report, out) = poll(&mut t, &budget);
+    assert_eq!(lines, vec!["a", "no newline"]);
+    assert_eq!(out[1].mark, LineMark::Unterminated);
+    assert_eq!(out[1].end.offset, 12);
+    assert_eq!(report.state, TailState::Finished);
+    assert_eq!(t.emitted(), 2);
+}
+
+#[test]
+fn reading_stops_at_the_memory_budget_and_charges_what_it_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let line = "x".repeat(99) + "\n";
+    append(dir.path(), 0, &line.repeat(1000));
+    let budget = Budget::new(crate::logship::budget::worst_case_cost(1000));
+    let mut t = tailer(dir.path(), None);
+    let (lines, report, out) = poll(&mut t, &budget);
+    assert_eq!(report.state, TailState::Paused);
+    assert!(!lines.is_empty() && lines.len() < 1000, "{}", lines.len());
+    assert!(budget.used() <= budget.cap());
+    assert!(budget.used() >= lines.len() * 100);
+    drop(out);
+    assert_eq!(budget.used(), 0);
+    let (more, _, _) = poll(&mut t, &budget);
+    assert!(!more.is_empty());
+}
