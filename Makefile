@@ -17,10 +17,14 @@ fmt:
 lint:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-# Alerting rules are code: syntax, then the unit tests of every alert.
+# Alerting rules and dashboards are code: rule syntax, the unit tests of every alert, then both
+# dashboards type-checked against Grafana's published schema and shepard's conventions (the
+# packages come from `make deps`). The queries themselves run against a real Prometheus in
+# tests/e2e_prometheus.rs.
 rules:
 	promtool check rules dashboards/alerts.yml
 	cd dashboards && promtool test rules alerts.test.yml
+	cd dashboards && npm run --silent check
 
 # cargo-nextest runs each test in its own process, so Consul fixtures of different tests never
 # share state; plain `cargo test` is the fallback where nextest is missing.

@@ -3,14 +3,27 @@
 #   - consul   (Debian's `consul` package, 1.8.7, from the bullseye suite)
 #   - promtool (Debian's `prometheus` package)
 #   - rsyslogd (Debian's `rsyslog` package: the log-shipping tests start their own instance)
-# Idempotent: a machine that already has all three is left untouched.
+#   - node and npm (Debian's `nodejs` and `npm` packages), and in dashboards/node_modules the
+#     packages of the dashboards' schema check, pinned by dashboards/package-lock.json (`npm ci`)
+# Idempotent: a machine that already has all of them is left untouched.
 set -euo pipefail
 
 have() { command -v "$1" >/dev/null 2>&1; }
 # rsyslogd lives in /usr/sbin, which is not on every user's PATH.
 have_rsyslogd() { have rsyslogd || [ -x /usr/sbin/rsyslogd ]; }
 
-if have consul && have promtool && have_rsyslogd; then
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+
+# The schema check's packages: installed once, exactly as locked.
+install_dashboard_check() {
+  if [ ! -d "$ROOT/dashboards/node_modules/@grafana/schema" ] || [ ! -d "$ROOT/dashboards/node_modules/typescript" ]; then
+    echo "install-deps: installing the dashboards' schema check (npm ci in dashboards/)"
+    (cd "$ROOT/dashboards" && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+}
+
+if have consul && have promtool && have_rsyslogd && have npm; then
+  install_dashboard_check
   exit 0
 fi
 
@@ -70,6 +83,9 @@ fi
 if ! have_rsyslogd; then
   pkgs+=(rsyslog)
 fi
+if ! have npm; then
+  pkgs+=(nodejs npm)
+fi
 
 echo "install-deps: installing ${pkgs[*]}"
 $SUDO apt-get update -qq
@@ -88,6 +104,8 @@ if [ "$created_policy" = 1 ]; then $SUDO rm -f "$policy"; fi
 have consul || { echo "install-deps: consul is still missing after install" >&2; exit 1; }
 have promtool || { echo "install-deps: promtool is still missing after install" >&2; exit 1; }
 have_rsyslogd || { echo "install-deps: rsyslogd is still missing after install" >&2; exit 1; }
+have npm || { echo "install-deps: npm is still missing after install" >&2; exit 1; }
 consul version | head -n 1
 promtool --version 2>&1 | head -n 1
 { rsyslogd -v 2>/dev/null || /usr/sbin/rsyslogd -v; } | head -n 1
+install_dashboard_check
