@@ -1,18 +1,26 @@
-# Nomad ACL policy for the shepard agent's token.
+# Nomad ACL policy for the shepard agent's token:
 #
-# shepard watches its node's allocations, the jobs they belong to and the node list (for
-# cleaning up keys of nodes that are gone). Restarting through the Nomad API
-# (`shepard_restart_method = "nomad-api"`) needs `alloc-lifecycle`; reading a task's rendered
-# files through the client filesystem API needs `read-fs`.
+#   nomad acl policy apply -description "shepard agents" shepard deploy/nomad-policy.hcl
+#   nomad acl token create -name shepard -policy shepard
+#
+# shepard watches its node's allocations and the jobs they belong to, reads the node list (to
+# clean up the keys of nodes that are gone) and, with the nomad-api restart method, restarts
+# allocations. It reads rendered files from the mounted alloc dir, not through the API.
 
+# Every namespace whose jobs may opt in; list namespaces instead of "*" to narrow it.
 namespace "*" {
-  capabilities = ["read-job", "alloc-lifecycle", "read-fs"]
+  # read-job: the jobs of this node's allocations, their allocations and task states.
+  # alloc-lifecycle: POST /v1/client/allocation/:id/restart for tasks with
+  # shepard_restart_method = "nomad-api"; drop it when every task uses consul-key.
+  capabilities = ["read-job", "alloc-lifecycle"]
 }
 
+# /v1/node/:id/allocations for this node, and /v1/nodes for the garbage collection.
 node {
   policy = "read"
 }
 
+# /v1/agent/self at start-up: which node this agent runs on, and its alloc_dir.
 agent {
   policy = "read"
 }
