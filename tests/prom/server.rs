@@ -5,6 +5,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
@@ -33,44 +34,48 @@ pub struct Prometheus {
 
 impl Prometheus {
     /// Starts Prometheus scraping `targets` (host:port) and loading `rule_files`, and waits
-    /// until it is ready.
+    /// until it is ready. A port taken by someone else between picking and binding makes
+    /// Prometheus exit: it is started again on another.
     pub async fn start(targets: &[String], rule_files: &[PathBuf]) -> Self {
-        let binary = locate();
         let dir = tempfile::tempdir().expect("prometheus dir");
         let config = dir.path().join("prometheus.yml");
         fs::write(&config, config_text(targets, rule_files)).expect("write prometheus.yml");
-        let log = fs::File::create(dir.path().join("prometheus.log")).expect("prometheus log");
-        let port = free_port();
-        let child = Command::new(&binary)
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.path().join("data").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .arg("--log.level=warn")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
-        let server = Self {
-            child,
-            base: format!("http://127.0.0.1:{port}"),
-            dir,
-            http: reqwest::Client::new(),
-        };
-        poll::until_async(
-            "prometheus to be ready",
-            Duration::from_secs(30),
-            Duration::from_millis(100),
-            || async {
-                let url = format!("{}/-/ready", server.base);
-                let answer = server.http.get(url).send().await.ok()?;
-                answer.status().is_success().then_some(())
-            },
-        )
-        .await;
-        server
+        let http = reqwest::Client::new();
+        for _ in 0..3 {
+            let port = free_port();
+            let child = Mutex::new(spawn(&config, dir.path(), port));
+            let base = format!("http://127.0.0.1:{port}");
+            let ready = poll::until_async(
+                "prometheus to be ready (or to exit)",
+                Duration::from_secs(30),
+                Duration::from_millis(100),
+                || {
+                    let (child, http, url) = (&child, &http, format!("{base}/-/ready"));
+                    async move {
+                        if let Ok(Some(_)) = child.lock().unwrap().try_wait() {
+                            return Some(false);
+                        }
+                        let answer = http.get(url).send().await.ok()?;
+                        answer.status().is_success().then_some(true)
+                    }
+                },
+            )
+            .await;
+            let mut child = child.into_inner().unwrap();
+            if !ready {
+                // It exited: reap it and try another port.
+                let _ = child.wait();
+                continue;
+            }
+            return Self {
+                child,
+                base,
+                dir,
+                http,
+            };
+        }
+        let log = fs::read_to_string(dir.path().join("prometheus.log")).unwrap_or_default();
+        panic!("prometheus exited three times:\n{log}");
     }
 
     /// Prometheus's own log so far, for failure messages.
@@ -176,6 +181,24 @@ impl Drop for Prometheus {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Starts the binary on `port`, its log in `dir`.
+fn spawn(config: &Path, dir: &Path, port: u16) -> Child {
+    let binary = locate();
+    let log = fs::File::create(dir.join("prometheus.log")).expect("prometheus log");
+    Command::new(&binary)
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.join("data").display()
+        ))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .arg("--log.level=warn")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()))
 }
 
 fn config_text(targets: &[String], rule_files: &[PathBuf]) -> String {
