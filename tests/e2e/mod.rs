@@ -232,6 +232,27 @@ impl World {
         record["state"].as_str().map(str::to_string)
     }
 
+    /// Every key and value under `shepard/`, for failure messages.
+    pub async fn dump_kv(&self) -> String {
+        let url = format!("{}/v1/kv/shepard/?recurse", self.cluster.consul.http_addr());
+        let entries: Vec<Value> = match self.http.get(url).send().await {
+            Ok(answer) => answer.json().await.unwrap_or_default(),
+            Err(e) => return format!("cannot read KV: {e}"),
+        };
+        entries
+            .iter()
+            .map(|e| {
+                use base64::Engine;
+                let value = e["Value"]
+                    .as_str()
+                    .and_then(|v| base64::engine::general_purpose::STANDARD.decode(v).ok())
+                    .map(|b| String::from_utf8_lossy(&b).into_owned())
+                    .unwrap_or_default();
+                format!("{} = {value}\n", e["Key"].as_str().unwrap_or_default())
+            })
+            .collect()
+    }
+
     pub async fn wait_rollout_state(&self, job: &str, state: &str, within: Duration) {
         poll::until_async(
             &format!("rollout of {job} to be {state}"),
