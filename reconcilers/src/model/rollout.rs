@@ -1,7 +1,9 @@
 //! The rollout record at `rollouts/<ns>/<job>/<group>/<task>` (DESIGN §3): one rollout of a
 //! configuration change across a task's allocations, written by the rollout leader by CAS.
-//! `paused` and `aborted` are set by operators; shepard never overrides them.
+//! `paused` and `aborted` are set by operators; shepard never overrides them. So is `skipped`:
+//! the allocations an operator told a stuck rollout to go on without.
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -65,6 +67,11 @@ pub struct RolloutRecord {
     /// When it reached `complete` or `aborted`.
     #[serde(default)]
     pub finished_at: Option<Timestamp>,
+    /// Allocation IDs this rollout goes on without (operator `resume` of a stuck rollout): a
+    /// stuck restart of one gives up its slot, and this rollout restarts none of them again.
+    /// A new rollout starts with none.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub skipped: BTreeSet<String>,
 }
 
 /// A rollout value that is not a valid record.
@@ -73,6 +80,11 @@ pub struct RolloutRecord {
 pub struct RolloutError(#[from] serde_json::Error);
 
 impl RolloutRecord {
+    /// Whether this rollout goes on without allocation `alloc_id`.
+    pub fn skips(&self, alloc_id: &str) -> bool {
+        self.skipped.contains(alloc_id)
+    }
+
     /// The JSON value to store.
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).unwrap_or_default()

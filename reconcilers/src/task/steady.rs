@@ -121,12 +121,13 @@ pub(super) fn known_content(
     known
 }
 
-/// Our session, if a new restart may start: we have a session and the rollout is rolling.
+/// Our session, if a new restart may start: we have a session, the rollout is rolling and
+/// does not skip this allocation.
 fn gate(s: &Step<'_, '_>) -> Option<SessionId> {
     let rolling = s
         .rollout
         .as_ref()
-        .is_some_and(|r| r.state == RolloutState::Rolling);
+        .is_some_and(|r| r.state == RolloutState::Rolling && !r.skips(&s.obs.alloc.id));
     if rolling { s.obs.session.clone() } else { None }
 }
 

@@ -231,3 +231,29 @@ fn unreadable_rollout_is_reported_and_left_alone() {
     l.put(Key::Rollout(task_id()), "{\"state\":", None);
     assert_yaml_snapshot!(l.decide());
 }
+
+fn skipping(state: RolloutState, alloc_ids: &[&str]) -> RolloutRecord {
+    RolloutRecord {
+        skipped: alloc_ids.iter().map(|id| (*id).to_owned()).collect(),
+        ..rollout_record(state)
+    }
+}
+
+#[test]
+fn a_resumed_rollout_goes_on_without_its_skipped_stuck_alloc() {
+    let l = Leader::new()
+        .rollout(skipping(RolloutState::Rolling, &["b1"]))
+        .phase("b1", Phase::Stuck, 60)
+        .phase("c1", Phase::Waiting, 60);
+    let decision = l.decide();
+    assert!(decision.actions.is_empty(), "{decision:?}");
+    assert_yaml_snapshot!(decision);
+}
+
+#[test]
+fn a_rollout_whose_only_drifted_alloc_is_skipped_completes() {
+    let l = Leader::new()
+        .rollout(skipping(RolloutState::Rolling, &["b1"]))
+        .phase("b1", Phase::Drifted, 60);
+    assert_yaml_snapshot!(l.decide());
+}
