@@ -5,14 +5,22 @@
 
 use std::fmt::Write as _;
 
-use shepard_reconcilers::Timestamp;
+use shepard_reconcilers::model::TaskId;
 use shepard_reconcilers::model::{Phase, RolloutState};
+use shepard_reconcilers::{Key, Timestamp};
 
 use super::table::Table;
 use super::view::{AllocEntry, ClusterView, TaskView, short_id};
 
 /// Width of the progress bar in tables.
 const BAR_WIDTH: usize = 10;
+
+/// A task as the commands take it: `NAMESPACE/JOB/GROUP/TASK`, segments escaped as in the
+/// keys, so a job ID holding `/` stays unambiguous and the text can be pasted back.
+pub fn task_path(task: &TaskId) -> String {
+    let key = Key::Rollout(task.clone()).to_string();
+    key.strip_prefix("rollouts/").unwrap_or(&key).to_owned()
+}
 
 /// A time as `2024-01-02T03:04:05Z`.
 pub fn time(t: Timestamp) -> String {
@@ -52,7 +60,7 @@ pub fn status(view: &ClusterView, prefix: &str) -> String {
             };
             let progress = format!("{} {}", t.progress.bar(BAR_WIDTH), t.progress.summary());
             rollouts.row(vec![
-                t.task.to_string(),
+                task_path(&t.task),
                 state,
                 generation,
                 max_parallel,
@@ -78,7 +86,7 @@ pub fn list(view: &ClusterView) -> String {
     for t in &view.tasks {
         let Some(r) = &t.rollout else { continue };
         table.row(vec![
-            t.task.to_string(),
+            task_path(&t.task),
             r.record.id.clone(),
             state_name(r.record.state),
             r.record.generation.to_string(),
@@ -102,7 +110,7 @@ pub fn show(t: &TaskView) -> String {
     let mut line = |name: &str, value: String| {
         let _ = writeln!(out, "{:<18}{value}", format!("{name}:"));
     };
-    line("Task", t.task.to_string());
+    line("Task", task_path(&t.task));
     if let Some(r) = &t.rollout {
         let rec = &r.record;
         line("Key", r.key.clone());
@@ -151,12 +159,12 @@ fn heading(t: &TaskView) -> String {
     match &t.rollout {
         Some(r) => format!(
             "{} ({} {}): {}",
-            t.task,
+            task_path(&t.task),
             state_name(r.record.state),
             r.record.id,
             r.record.reason
         ),
-        None => format!("{} (no rollout)", t.task),
+        None => format!("{} (no rollout)", task_path(&t.task)),
     }
 }
 

@@ -105,7 +105,7 @@ impl Changed {
             "Rollout {} (generation {}) of {}: {} -> {}\n",
             self.after.id,
             self.after.generation,
-            self.task,
+            render::task_path(&self.task),
             render::state_name(self.before.state),
             render::state_name(self.after.state)
         );
@@ -154,7 +154,7 @@ pub async fn change_state(
         };
         let after = transition::apply(op, &before, &stuck, super::now()).map_err(|source| {
             OperatorError::Transition {
-                task: task.to_string(),
+                task: render::task_path(task),
                 source,
             }
         })?;
@@ -214,7 +214,7 @@ async fn stuck_allocs(
 
 fn no_rollout(conn: &Connection, task: &TaskId) -> OperatorError {
     OperatorError::NoRollout {
-        task: task.to_string(),
+        task: render::task_path(task),
         key: Key::Rollout(task.clone()).render(&conn.prefix),
     }
 }

@@ -13,7 +13,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use shepard_reconcilers::model::{Phase, RolloutState, TaskId};
 
-use super::render::{phase_name, state_name, time};
+use super::render::{phase_name, state_name, task_path, time};
 use super::target::Target;
 use super::view::{AllocEntry, ClusterView, TaskView, short_id};
 use super::{Connection, OperatorError, Outcome};
@@ -140,9 +140,10 @@ impl Follower {
             if let Some(r) = rollout.filter(|r| self.next && !r.state.is_active()) {
                 self.ignore_up_to = Some(r.generation);
                 lines.push(format!(
-                    "Rollout {} (generation {}) of {task} is {}; waiting for the next one...",
+                    "Rollout {} (generation {}) of {} is {}; waiting for the next one...",
                     r.id,
                     r.generation,
+                    task_path(&task),
                     state_name(r.state)
                 ));
                 self.announced_wait = true;
@@ -152,7 +153,7 @@ impl Follower {
         let (Some(record), Some(task_view)) = (current, task_view) else {
             if !self.announced_wait {
                 self.announced_wait = true;
-                lines.push(format!("Waiting for a rollout of {task}..."));
+                lines.push(format!("Waiting for a rollout of {}...", task_path(&task)));
             }
             return (lines, None);
         };
@@ -163,8 +164,10 @@ impl Follower {
         }
         let p = &task_view.progress;
         let head = format!(
-            "Rollout {} (generation {}) of {task}",
-            record.id, record.generation
+            "Rollout {} (generation {}) of {}",
+            record.id,
+            record.generation,
+            task_path(&task)
         );
         let outcome = match record.state {
             RolloutState::Complete => {
@@ -175,7 +178,7 @@ impl Follower {
                 lines.push(format!("{head} is stuck: {}.", record.reason));
                 lines.push(format!(
                     "Fix the configuration, or run `shepard rollout resume {}` to go on without the stuck allocation(s).",
-                    target_arg(&task)
+                    task_path(&task)
                 ));
                 Some(Outcome::Stuck)
             }
@@ -194,12 +197,6 @@ impl Follower {
         }
         self.task.clone()
     }
-}
-
-/// The task as a command-line argument (its segments escaped as in the keys).
-fn target_arg(task: &TaskId) -> String {
-    let key = shepard_reconcilers::Key::Rollout(task.clone()).to_string();
-    key.trim_start_matches("rollouts/").to_owned()
 }
 
 fn progress_line(t: &TaskView) -> String {
