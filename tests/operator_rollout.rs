@@ -123,9 +123,11 @@ async fn resume_of_a_stuck_rollout_skips_the_stuck_allocation() {
     );
     let (resumed, _) = kv.rollout(&batch()).await;
     assert_eq!(resumed.state, RolloutState::Rolling);
+    let stuck_on = alloc(&batch(), 0, Phase::Stuck).target;
     assert_eq!(
-        resumed.skipped.iter().cloned().collect::<Vec<_>>(),
-        [alloc_id(2, 0)]
+        resumed.skipped.into_iter().collect::<Vec<_>>(),
+        [(alloc_id(2, 0), stuck_on)],
+        "skipped for the configuration it is stuck on"
     );
     assert_eq!(
         resumed.reason,

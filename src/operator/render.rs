@@ -134,7 +134,7 @@ pub fn show(t: &TaskView) -> String {
         );
         line("Updated", time(rec.updated_at));
         line("Finished", opt_time(rec.finished_at));
-        let skipped: Vec<&str> = rec.skipped.iter().map(String::as_str).collect();
+        let skipped: Vec<&str> = rec.skipped.keys().map(String::as_str).collect();
         line(
             "Skipped",
             if skipped.is_empty() {

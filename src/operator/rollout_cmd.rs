@@ -12,7 +12,7 @@ use shepard_reconcilers::model::{RolloutRecord, TaskId};
 use super::args::{RolloutCommand, TargetArgs};
 use super::status::{read_view, write_json};
 use super::target::Target;
-use super::transition::{self, Operation};
+use super::transition::{self, Operation, StuckAlloc};
 use super::view::ClusterView;
 use super::watch::{self, WatchOptions};
 use super::{Connection, OperatorError, Outcome, render};
@@ -112,7 +112,8 @@ impl Changed {
         let newly: Vec<&str> = self
             .after
             .skipped
-            .difference(&self.before.skipped)
+            .keys()
+            .filter(|id| !self.before.skipped.contains_key(*id))
             .map(String::as_str)
             .collect();
         if !newly.is_empty() {
@@ -196,7 +197,7 @@ async fn stuck_allocs(
     conn: &Connection,
     task: &TaskId,
     rollout: &RolloutRecord,
-) -> Result<Vec<String>, OperatorError> {
+) -> Result<Vec<StuckAlloc>, OperatorError> {
     let state_prefix = format!("{}state/", conn.prefix.as_str());
     let pairs = conn
         .client
@@ -208,7 +209,7 @@ async fn stuck_allocs(
         .map(|t| t.stuck_allocs())
         .unwrap_or_default()
         .into_iter()
-        .filter(|id| !rollout.skips(id))
+        .filter(|a| !rollout.skips(&a.alloc_id, &a.target))
         .collect())
 }
 

@@ -1,13 +1,22 @@
 //! The operator's state changes of a rollout record, as pure functions: `pause`, `resume` and
 //! `abort`, and which of them make sense from which state. `resume` also names the stuck
-//! allocations in the record's `skipped` set, so the rollout goes on without them (the agents'
-//! decision core then ends those restarts and leaves the allocations alone; see the
-//! reconcilers' README).
+//! allocations in the record's `skipped` map with the configuration they are stuck on, so the
+//! rollout goes on without them (the agents' decision core then ends those restarts and leaves
+//! the allocations alone until a newer configuration; see the reconcilers' README).
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use shepard_reconcilers::Timestamp;
-use shepard_reconcilers::model::{RolloutRecord, RolloutState};
+use shepard_reconcilers::model::{Fingerprint, RolloutRecord, RolloutState};
+
+/// An allocation whose restart is stuck, and the configuration it was restarted to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StuckAlloc {
+    pub alloc_id: String,
+    /// Its record's `target` fingerprints.
+    pub target: BTreeMap<String, Fingerprint>,
+}
 
 /// What an operator asks of a rollout.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -55,7 +64,7 @@ pub enum TransitionError {
 pub fn apply(
     op: Operation,
     record: &RolloutRecord,
-    stuck_allocs: &[String],
+    stuck_allocs: &[StuckAlloc],
     now: Timestamp,
 ) -> Result<RolloutRecord, TransitionError> {
     use RolloutState::*;
@@ -89,7 +98,12 @@ pub fn apply(
         }
         (Operation::Resume, Rolling | Paused | Planned | Stuck) => {
             next.state = Rolling;
-            next.skipped.extend(stuck_allocs.iter().cloned());
+            next.skipped.extend(
+                stuck_allocs
+                    .iter()
+                    .map(|a| (a.alloc_id.clone(), a.target.clone())),
+            );
+            let ids: Vec<&str> = stuck_allocs.iter().map(|a| a.alloc_id.as_str()).collect();
             next.reason = if stuck_allocs.is_empty() {
                 format!("resumed by an operator (was {})", name(state))
             } else {
@@ -97,7 +111,7 @@ pub fn apply(
                     "resumed by an operator (was {}), going on without stuck allocation{} {}",
                     name(state),
                     if stuck_allocs.len() == 1 { "" } else { "s" },
-                    stuck_allocs.join(", ")
+                    ids.join(", ")
                 )
             };
         }
@@ -183,7 +197,12 @@ mod tests {
 
     #[test]
     fn resume_of_a_stuck_rollout_skips_its_stuck_allocations() {
-        let stuck = vec!["alloc-b".to_owned()];
+        let target: BTreeMap<String, Fingerprint> =
+            [("local/config.yml".to_owned(), Fingerprint::new("v2"))].into();
+        let stuck = vec![StuckAlloc {
+            alloc_id: "alloc-b".to_owned(),
+            target: target.clone(),
+        }];
         let next = apply(
             Operation::Resume,
             &record(RolloutState::Stuck),
@@ -192,7 +211,11 @@ mod tests {
         )
         .unwrap();
         assert_eq!(next.state, RolloutState::Rolling);
-        assert!(next.skips("alloc-b"));
+        assert!(next.skips("alloc-b", &target));
+        assert!(
+            !next.skips("alloc-b", &BTreeMap::new()),
+            "only for that configuration"
+        );
         assert_eq!(
             next.reason,
             "resumed by an operator (was stuck), going on without stuck allocation alloc-b"

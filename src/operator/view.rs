@@ -10,6 +10,7 @@ use shepard_reconcilers::keys::parse;
 use shepard_reconcilers::model::{AllocRecord, Phase, RolloutRecord, RolloutState, TaskId};
 use shepard_reconcilers::{Key, Prefix};
 
+use super::transition::StuckAlloc;
 use crate::consul::KvPair;
 
 /// A rollout record as stored.
@@ -170,14 +171,17 @@ impl TaskView {
         self.rollout.as_ref().map(|r| r.record.state)
     }
 
-    /// IDs of the allocations whose restart is stuck and that the rollout does not skip yet.
-    pub fn stuck_allocs(&self) -> Vec<String> {
+    /// The allocations whose restart is stuck and that the rollout does not skip yet.
+    pub fn stuck_allocs(&self) -> Vec<StuckAlloc> {
         let rollout = self.rollout.as_ref().map(|r| &r.record);
         self.allocs
             .iter()
             .filter(|a| a.record.phase == Phase::Stuck)
-            .filter(|a| !rollout.is_some_and(|r| r.skips(&a.alloc_id)))
-            .map(|a| a.alloc_id.clone())
+            .filter(|a| !rollout.is_some_and(|r| r.skips(&a.alloc_id, &a.record.target)))
+            .map(|a| StuckAlloc {
+                alloc_id: a.alloc_id.clone(),
+                target: a.record.target.clone(),
+            })
             .collect()
     }
 }
@@ -186,7 +190,7 @@ impl Progress {
     fn of(rollout: Option<&RolloutRecord>, allocs: &[AllocEntry]) -> Self {
         let mut counts = Progress::default();
         for alloc in allocs {
-            let skipped = rollout.is_some_and(|r| r.skips(&alloc.alloc_id));
+            let skipped = rollout.is_some_and(|r| r.skips(&alloc.alloc_id, &alloc.record.target));
             let phase = alloc.record.phase;
             let count = match phase {
                 Phase::Stopped => continue,

@@ -71,7 +71,9 @@ pub(super) fn converge(
         let Some(record) = record.as_ref().filter(|r| r.task == obs.task) else {
             continue;
         };
-        let skipped = current.as_ref().is_some_and(|r| r.skips(alloc_id));
+        let skipped = current
+            .as_ref()
+            .is_some_and(|r| r.skips(alloc_id, &record.target));
         match record.phase {
             p if p.drifted() && !skipped => census.drifted.push(record),
             // A skipped stuck restart is in flight until its agent ends it and frees the slot.

@@ -33,7 +33,10 @@ pub(super) fn step(s: &mut Step<'_, '_>) -> Phase {
             Some("rollout aborted".to_owned()),
         );
     }
-    if record.phase == Phase::Stuck && s.rollout.as_ref().is_some_and(|r| r.skips(&s.obs.alloc.id))
+    if record.phase == Phase::Stuck
+        && s.rollout
+            .as_ref()
+            .is_some_and(|r| r.skips(&s.obs.alloc.id, &record.target))
     {
         return skipped(s, &record);
     }

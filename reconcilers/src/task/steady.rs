@@ -28,7 +28,7 @@ pub(super) fn step(s: &mut Step<'_, '_>) -> Phase {
         s.release_held(None);
         return Phase::InSync;
     }
-    let Some(session) = gate(s) else {
+    let Some(session) = gate(s, &record) else {
         s.write_record(record);
         s.release_held(None);
         return Phase::Drifted;
@@ -122,12 +122,11 @@ pub(super) fn known_content(
 }
 
 /// Our session, if a new restart may start: we have a session, the rollout is rolling and
-/// does not skip this allocation.
-fn gate(s: &Step<'_, '_>) -> Option<SessionId> {
-    let rolling = s
-        .rollout
-        .as_ref()
-        .is_some_and(|r| r.state == RolloutState::Rolling && !r.skips(&s.obs.alloc.id));
+/// does not skip this allocation's drift.
+fn gate(s: &Step<'_, '_>, drifted: &AllocRecord) -> Option<SessionId> {
+    let rolling = s.rollout.as_ref().is_some_and(|r| {
+        r.state == RolloutState::Rolling && !r.skips(&s.obs.alloc.id, &drifted.target)
+    });
     if rolling { s.obs.session.clone() } else { None }
 }
 
