@@ -1,5 +1,6 @@
 //! The `shepard` binary: parses the command line and runs the chosen subcommand. Errors end
-//! here, printed once to stderr with exit status 1.
+//! here, printed once to stderr with exit status 1 (`rollout watch` also ends with 2 for a
+//! stuck rollout and 3 for an aborted one).
 
 use std::future::Future;
 use std::process::ExitCode;
