@@ -126,7 +126,12 @@ async fn identical_rerenders_and_unmanaged_tasks_restart_nothing() {
     )
     .await;
     assert_eq!(world.metric_sum("shepard_drifted_tasks", &[]), 0.0);
-    assert_eq!(world.rollout_state("same").await, None, "{}", world.dump_kv().await);
+    assert_eq!(
+        world.rollout_state("same").await,
+        None,
+        "{}",
+        world.dump_kv().await
+    );
 
     // A real change: the managed job rolls, the unmanaged one is never touched by shepard
     // (it runs the old config until something else restarts it).

@@ -253,14 +253,29 @@ impl World {
             .collect()
     }
 
+    /// Waits until the rollout of `job` is in `state`; on timeout, fails with the KV content
+    /// and the end of every agent's log.
     pub async fn wait_rollout_state(&self, job: &str, state: &str, within: Duration) {
-        poll::until_async(
-            &format!("rollout of {job} to be {state}"),
-            within,
-            Duration::from_millis(100),
-            || async { (self.rollout_state(job).await.as_deref() == Some(state)).then_some(()) },
-        )
-        .await;
+        let deadline = std::time::Instant::now() + within;
+        while self.rollout_state(job).await.as_deref() != Some(state) {
+            if std::time::Instant::now() > deadline {
+                let logs: Vec<String> = self
+                    .cluster
+                    .agents
+                    .iter()
+                    .map(|a| {
+                        let lines = a.log_lines();
+                        lines[lines.len().saturating_sub(40)..].join("\n")
+                    })
+                    .collect();
+                panic!(
+                    "rollout of {job} not {state} after {within:?}\nKV:\n{}\nagent logs:\n{}",
+                    self.dump_kv().await,
+                    logs.join("\n---\n")
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     pub async fn sim_events_since(&self, seq: u64) -> Vec<Value> {
