@@ -161,6 +161,13 @@ pub fn read_file_sink(path: &Path) -> Vec<Value> {
         .collect()
 }
 
+/// Complete lines in the file sink's current file (a write in progress may end in a torn one).
+pub fn count_file_sink_lines(path: &Path) -> u64 {
+    std::fs::read(path).map_or(0, |bytes| {
+        bytes.iter().filter(|b| **b == b'\n').count() as u64
+    })
+}
+
 /// The sequence numbers of one allocation's task, per stream, in shipped order; every line's
 /// `stream` tag must match the stream named in the line itself.
 pub fn sequences(records: &[Value], alloc_id: &str) -> BTreeMap<String, Vec<u64>> {
