@@ -6,6 +6,8 @@
 
 mod e2e;
 mod e2e_logs_world;
+// Shared with the log-shipping tests, which read what this test does not.
+#[allow(dead_code)]
 #[path = "logship_support/receiver.rs"]
 mod receiver;
 
