@@ -1,4 +1,5 @@
-//! The command line: `shepard agent`, `shepard config check` and `shepard version`. The agent
+//! The command line: `shepard agent`, `shepard config check`, `shepard version` and the
+//! operator commands `shepard status` and `shepard rollout …` (`operator::…Args`). The agent
 //! options come from the configuration catalogue (`config::OptionFlags`), so every option of
 //! the HCL file is also a flag, documented with its environment variable and default.
 
@@ -24,6 +25,13 @@ pub enum Command {
     Config {
         #[command(subcommand)]
         command: ConfigCommand,
+    },
+    /// Show every rollout and every managed allocation's phase.
+    Status(crate::operator::StatusArgs),
+    /// List, inspect, pause, resume, abort or watch rollouts.
+    Rollout {
+        #[command(subcommand)]
+        command: crate::operator::RolloutCommand,
     },
     /// Print the version.
     Version,

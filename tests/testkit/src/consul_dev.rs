@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use crate::free_port::free_port;
+use crate::free_port::free_ports;
 use crate::http_get::get;
 use crate::poll;
 
@@ -20,6 +20,10 @@ pub struct ConsulDevOptions {
     pub acl_default_deny: bool,
     /// Also serve HTTPS (on [`ConsulDev::https_port`]) with this certificate.
     pub tls: Option<TlsFiles>,
+    /// A single-server cluster (`-server -bootstrap-expect=1`) that keeps its state in its
+    /// data dir, so [`ConsulDev::restart`] comes back with every key and session, as a real
+    /// Consul restart does; the default `-dev` agent keeps state in memory only.
+    pub persistent: bool,
 }
 
 /// PEM files for the agent's HTTPS listener.
@@ -54,25 +58,51 @@ impl ConsulDev {
     /// Starts an agent and waits until it has a leader and its own node is registered
     /// and healthy, so that sessions can be created at once.
     pub fn start_with(options: ConsulDevOptions) -> Self {
+        // A port picked free can be taken by a concurrent test before Consul binds it: start
+        // again on new ports when the agent exits at start-up.
+        let mut failures = Vec::new();
+        for _ in 0..3 {
+            match Self::try_start(&options) {
+                Ok(consul) => return consul,
+                Err(log) => failures.push(log),
+            }
+        }
+        panic!(
+            "consul exited early three times:\n{}",
+            failures.join("\n---\n")
+        );
+    }
+
+    fn try_start(options: &ConsulDevOptions) -> Result<Self, String> {
         let binary = which_consul();
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("temp dir for consul: {e}"));
-        let http_port = free_port();
+        let ports = free_ports(7);
+        let http_port = ports[0];
         let node_name = format!("consul-dev-{http_port}");
-        let mut args: Vec<String> = vec![
-            "agent".into(),
-            "-dev".into(),
+        let mode: Vec<String> = if options.persistent {
+            vec![
+                "-server".into(),
+                "-bootstrap-expect=1".into(),
+                "-ui=false".into(),
+            ]
+        } else {
+            vec!["-dev".into()]
+        };
+        let mut args: Vec<String> = vec!["agent".into()];
+        args.extend(mode);
+        args.extend::<Vec<String>>(vec![
             "-bind=127.0.0.1".into(),
             "-client=127.0.0.1".into(),
             format!("-node={node_name}"),
             format!("-data-dir={}", dir.path().join("data").display()),
             format!("-http-port={http_port}"),
-            format!("-dns-port={}", free_port()),
-            format!("-serf-lan-port={}", free_port()),
-            format!("-serf-wan-port={}", free_port()),
-            format!("-server-port={}", free_port()),
-            format!("-grpc-port={}", free_port()),
+            format!("-dns-port={}", ports[1]),
+            format!("-serf-lan-port={}", ports[2]),
+            format!("-serf-wan-port={}", ports[3]),
+            format!("-server-port={}", ports[4]),
+            format!("-grpc-port={}", ports[5]),
             "-log-level=warn".into(),
-        ];
+        ]);
         let master_token = options
             .acl_default_deny
             .then(|| ACL_MASTER_TOKEN.to_string());
@@ -86,7 +116,7 @@ impl ConsulDev {
             fs::write(&config, acl).unwrap_or_else(|e| panic!("write {}: {e}", config.display()));
             args.push(format!("-config-file={}", config.display()));
         }
-        let https_port = options.tls.as_ref().map(|_| free_port());
+        let https_port = options.tls.as_ref().map(|_| ports[6]);
         if let (Some(tls), Some(port)) = (&options.tls, https_port) {
             let config = dir.path().join("tls.hcl");
             let hcl = format!(
@@ -113,21 +143,25 @@ impl ConsulDev {
             master_token,
             dir,
         };
-        consul.wait_ready();
-        consul
+        consul.wait_ready()?;
+        Ok(consul)
     }
 
     /// Kills the agent and starts it again on the same ports. A dev agent keeps its state
     /// in memory, so the new one starts from an empty store with low raft indexes: what
-    /// clients see when a cluster is rebuilt or restored from an old snapshot.
+    /// clients see when a cluster is rebuilt or restored from an old snapshot. A persistent
+    /// agent comes back with its state.
     pub fn restart(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
         self.child = spawn(&self.binary, &self.args, &self.log_path);
-        self.wait_ready();
+        if let Err(log) = self.wait_ready() {
+            panic!("consul exited early after a restart:\n{log}");
+        }
     }
 
-    fn wait_ready(&mut self) {
+    /// Waits for a leader and a healthy node; `Err` with the agent's log if it exited.
+    fn wait_ready(&mut self) -> Result<(), String> {
         let log_path = self.log_path.clone();
         let path = format!("/v1/health/node/{}", self.node_name);
         let token = self.master_token.clone();
@@ -140,7 +174,7 @@ impl ConsulDev {
             || {
                 if let Ok(Some(status)) = child.try_wait() {
                     let log = fs::read_to_string(&log_path).unwrap_or_default();
-                    panic!("consul exited early with {status}:\n{log}");
+                    return Some(Err(format!("consul exited early with {status}:\n{log}")));
                 }
                 let (_, leader) = get(port, "/v1/status/leader", None)?;
                 if leader.trim().len() <= 2 {
@@ -148,9 +182,9 @@ impl ConsulDev {
                 }
                 let (code, checks) = get(port, &path, token.as_deref())?;
                 (code == 200 && checks.contains("\"serfHealth\"") && checks.contains("passing"))
-                    .then_some(())
+                    .then_some(Ok(()))
             },
-        );
+        )
     }
 
     /// `http://127.0.0.1:<port>`.

@@ -2,11 +2,27 @@
 
 use std::net::TcpListener;
 
-/// A TCP port on 127.0.0.1 that was free a moment ago. The OS hands out ephemeral ports in
-/// sequence, so a port just released is not handed out again soon; good enough for fixtures.
+/// A TCP port on 127.0.0.1 that was free a moment ago. Another process may take it before
+/// the fixture binds it: fixtures that start servers retry with new ports.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or_else(|e| panic!("no free loopback port: {e}"))
+    free_ports(1)[0]
+}
+
+/// `n` distinct free ports: all are held at once while they are picked, so the OS cannot hand
+/// out the same port twice.
+pub fn free_ports(n: usize) -> Vec<u16> {
+    let listeners: Vec<TcpListener> = (0..n)
+        .map(|_| {
+            TcpListener::bind("127.0.0.1:0")
+                .unwrap_or_else(|e| panic!("no free loopback port: {e}"))
+        })
+        .collect();
+    listeners
+        .iter()
+        .map(|l| {
+            l.local_addr()
+                .map(|a| a.port())
+                .unwrap_or_else(|e| panic!("no free loopback port: {e}"))
+        })
+        .collect()
 }
