@@ -54,11 +54,6 @@ impl Cluster {
         let addr = self.sim.nodes()[i].addr.clone();
         self.agents[i] = start_agent(shepard, &self.consul, &addr, &self.data_dirs[i], agent_args);
     }
-
-    /// The data dir of node `i`'s agent.
-    pub fn agent_data_dir(&self, i: usize) -> &Path {
-        &self.data_dirs[i]
-    }
 }
 
 fn start_agent(
