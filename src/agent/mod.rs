@@ -4,6 +4,7 @@
 pub mod clients;
 pub mod ids;
 pub mod keys;
+pub mod logs;
 pub mod metrics;
 pub mod rollout;
 pub mod session;
@@ -32,6 +33,9 @@ pub enum AgentError {
     /// The file watcher could not be started.
     #[error(transparent)]
     FileWatch(#[from] crate::observe::file_watcher::FileWatchError),
+    /// Log forwarding could not start.
+    #[error(transparent)]
+    Logs(#[from] logs::LogsError),
 }
 
 /// Runs the agent: registers its metrics in `registry` and its readiness conditions in

@@ -16,6 +16,7 @@ use crate::telemetry::readiness::Condition;
 pub struct NodeFacts {
     pub id: String,
     pub name: String,
+    pub datacenter: String,
     pub alloc_dir: PathBuf,
     /// The local Consul agent's node name.
     pub consul_node: String,
@@ -67,6 +68,7 @@ pub async fn discover(
     NodeFacts {
         id: local.id,
         name: local.name,
+        datacenter: local.datacenter,
         alloc_dir,
         consul_node,
     }

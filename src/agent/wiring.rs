@@ -17,6 +17,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
 use super::keys::{Wanted, wanted};
+use super::logs::{LogForwarding, NodeTags};
 use super::metrics::DomainMetrics;
 use super::rollout::RolloutReconciler;
 use super::session::{AgentSession, Registration, SessionSettings};
@@ -123,7 +124,21 @@ pub async fn run(
         WorkQueue::new(runtime_metrics.queue("task"), Backoff::default());
     let rollout_queue: WorkQueue<TaskId> =
         WorkQueue::new(runtime_metrics.queue("rollout"), Backoff::default());
+    let logs = LogForwarding::start(
+        config,
+        registry,
+        NodeTags {
+            name: node.name.clone(),
+            datacenter: node.datacenter.clone(),
+        },
+        shared.clone(),
+        &runtime_metrics,
+    )?;
     let mut controllers = JoinSet::new();
+    if let Some(logs) = &logs {
+        controllers.spawn(logs.controller(runtime_metrics.clone()));
+        background.spawn(logs.feed(config.resync_interval));
+    }
     controllers.spawn(controller::run(
         task_queue.clone(),
         Arc::new(TaskReconciler(shared.clone())),
@@ -155,6 +170,9 @@ pub async fn run(
     tracing::info!("stopping: no new reconciles; releasing locks and the session");
     task_queue.shut_down();
     rollout_queue.shut_down();
+    if let Some(logs) = &logs {
+        logs.stop_reconciles();
+    }
     let drained = tokio::time::timeout(config.shutdown_timeout / 2, async {
         while controllers.join_next().await.is_some() {}
     })
@@ -165,10 +183,18 @@ pub async fn run(
     }
     background.abort_all();
     let session_id = shared.session.borrow().clone();
-    if let Some(id) = session_id {
-        release_held(&consul, &store, &shared.ctx.prefix, &id).await;
-    }
-    session.shutdown().await;
+    let release = async {
+        if let Some(id) = session_id {
+            release_held(&consul, &store, &shared.ctx.prefix, &id).await;
+        }
+        session.shutdown().await;
+    };
+    let ship = async {
+        if let Some(logs) = logs {
+            logs.shutdown().await;
+        }
+    };
+    tokio::join!(release, ship);
     Ok(())
 }
 

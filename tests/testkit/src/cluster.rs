@@ -1,7 +1,8 @@
 //! A whole test world: a real Consul, nomad-sim with N nodes, and one real `shepard agent` per
-//! node, each pointed at its node's local Nomad API, as in production.
+//! node, each pointed at its node's local Nomad API, as in production. An agent started again
+//! keeps its data dir, as a restarted system job's task keeps its host volume.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::{AgentProcess, ConsulDev, ConsulDevOptions, NomadSim, locate_binary};
 
@@ -10,6 +11,8 @@ pub struct Cluster {
     pub agents: Vec<AgentProcess>,
     pub sim: NomadSim,
     pub consul: ConsulDev,
+    /// Each agent's `--data-dir`, by node.
+    data_dirs: Vec<PathBuf>,
 }
 
 impl Cluster {
@@ -27,22 +30,29 @@ impl Cluster {
     ) -> Self {
         let consul = ConsulDev::start_with(consul_options);
         let sim = NomadSim::start(&locate_binary("nomad-sim"), &consul.http_addr(), nodes);
+        let data_dirs: Vec<PathBuf> = sim
+            .nodes()
+            .iter()
+            .map(|_| tempfile::tempdir().expect("agent data dir").keep())
+            .collect();
         let agents = sim
             .nodes()
             .iter()
-            .map(|node| start_agent(shepard, &consul, &node.addr, agent_args))
+            .zip(&data_dirs)
+            .map(|(node, data_dir)| start_agent(shepard, &consul, &node.addr, data_dir, agent_args))
             .collect();
         Self {
             agents,
             sim,
             consul,
+            data_dirs,
         }
     }
 
-    /// Starts (again) the agent of node `i`, replacing the handle.
+    /// Starts (again) the agent of node `i`, with the same data dir, replacing the handle.
     pub fn restart_agent(&mut self, shepard: &Path, i: usize, agent_args: &[&str]) {
         let addr = self.sim.nodes()[i].addr.clone();
-        self.agents[i] = start_agent(shepard, &self.consul, &addr, agent_args);
+        self.agents[i] = start_agent(shepard, &self.consul, &addr, &self.data_dirs[i], agent_args);
     }
 }
 
@@ -50,10 +60,10 @@ fn start_agent(
     shepard: &Path,
     consul: &ConsulDev,
     nomad_addr: &str,
+    data_dir: &Path,
     extra: &[&str],
 ) -> AgentProcess {
     let consul_addr = consul.http_addr();
-    let data_dir = tempfile::tempdir().expect("agent data dir").keep();
     let data_dir = data_dir.display().to_string();
     let mut args = vec![
         "--consul-addr",
