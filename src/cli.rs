@@ -1,4 +1,4 @@
-//! The command line: `shepard agent`, `shepard config check` and `shepard version`. The agent
+//! The command line: `shepard agent`, `shepard config check`, `shepard gc` and `shepard version`. The agent
 //! options come from the configuration catalogue (`config::OptionFlags`), so every option of
 //! the HCL file is also a flag, documented with its environment variable and default.
 
@@ -25,8 +25,44 @@ pub enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// Run one garbage-collection pass over the whole prefix now, or list what it would
+    /// delete and why (`--dry-run`).
+    Gc(GcArgs),
     /// Print the version.
     Version,
+}
+
+/// `shepard gc`: the pass settings and the configuration (as for the agent).
+#[derive(Debug, Args)]
+pub struct GcArgs {
+    /// Delete nothing: print what a pass would delete and why
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print one JSON document instead of one line per key (`-json` works too)
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub config: AgentArgs,
+}
+
+/// Accepts the HashiCorp spelling of `shepard gc`'s flags (`-json`, `-dry-run`) by rewriting
+/// them to clap's `--json`, `--dry-run`; nothing else is touched.
+pub fn normalize_args<I, T>(args: I) -> Vec<std::ffi::OsString>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString>,
+{
+    let mut args: Vec<std::ffi::OsString> = args.into_iter().map(Into::into).collect();
+    if args.get(1).is_some_and(|a| a == "gc") {
+        for arg in args.iter_mut().skip(2) {
+            if arg == "-json" || arg == "-dry-run" {
+                let mut long = std::ffi::OsString::from("-");
+                long.push(&*arg);
+                *arg = long;
+            }
+        }
+    }
+    args
 }
 
 #[derive(Debug, Subcommand)]
@@ -63,6 +99,31 @@ mod tests {
     #[test]
     fn command_is_well_formed() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn gc_accepts_single_dash_json_and_dry_run() {
+        let args = normalize_args([
+            "shepard",
+            "gc",
+            "-dry-run",
+            "-json",
+            "--consul-prefix",
+            "x/",
+        ]);
+        let cli = Cli::try_parse_from(args).unwrap();
+        let Command::Gc(gc) = cli.command else {
+            panic!("not gc")
+        };
+        assert!(gc.dry_run && gc.json);
+        let c = gc.config.load(&EnvMap::new()).unwrap().config;
+        assert_eq!(c.consul.prefix, "x/");
+    }
+
+    #[test]
+    fn single_dash_words_are_left_alone_outside_gc() {
+        let args = normalize_args(["shepard", "agent", "-json"]);
+        assert_eq!(args[2], "-json");
     }
 
     #[test]
