@@ -1,0 +1,96 @@
+//! With three agents, only the holder of `locks/gc` deletes cluster-wide entries: the
+//! per-agent `shepard_gc_deleted_keys_total` of the cluster-wide kinds counts every deleted key
+//! on the holder and none on the others. When the holder stops, another agent takes the lock
+//! and carries on alone. Unparseable keys survive every agent's passes and are counted.
+
+mod e2e;
+mod gc_support;
+
+use std::time::Duration;
+
+use e2e::World;
+use gc_support::{agent_metric, cluster_deletes, gc_holder, kv_tree, put};
+use shepard_testkit::poll;
+
+/// Cluster-wide garbage: rollouts and locks of `jobs` jobs that Nomad never heard of.
+async fn plant_garbage(consul: &str, tag: &str, jobs: usize) -> Vec<String> {
+    let mut keys = Vec::new();
+    for j in 0..jobs {
+        let task = format!("default/{tag}-{j}/web/app");
+        keys.push(format!("shepard/rollouts/{task}"));
+        keys.push(format!("shepard/locks/{task}/task_lock"));
+        keys.push(format!("shepard/locks/{task}/restart_lock/0"));
+    }
+    for key in &keys {
+        put(consul, key, "{}").await;
+    }
+    keys
+}
+
+async fn wait_gone(consul: &str, keys: &[String]) {
+    poll::until_async(
+        "the planted garbage deleted",
+        Duration::from_secs(20),
+        Duration::from_millis(100),
+        || async {
+            let tree = kv_tree(consul, "shepard/").await;
+            keys.iter().all(|k| !tree.contains_key(k)).then_some(())
+        },
+    )
+    .await;
+}
+
+fn agent_index(node: &str) -> usize {
+    node.strip_prefix("sim-node-").unwrap().parse().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_gc_lock_holder_deletes_cluster_wide_entries() {
+    let mut world = World::start(3, &["--resync-interval", "5s"]).await;
+    let consul = world.cluster.consul.http_addr();
+    put(&consul, "shepard/notes", "kept").await;
+    put(&consul, "shepard/state/only-two", "kept").await;
+    let holder = agent_index(&gc_holder(&consul, Duration::from_secs(20)).await);
+
+    let first = plant_garbage(&consul, "first", 4).await;
+    wait_gone(&consul, &first).await;
+    let counts: Vec<f64> = world.cluster.agents.iter().map(cluster_deletes).collect();
+    for (i, count) in counts.iter().enumerate() {
+        let expected = if i == holder { first.len() as f64 } else { 0.0 };
+        assert_eq!(*count, expected, "agent {i} (holder {holder}) deletes: {counts:?}");
+    }
+    for (i, agent) in world.cluster.agents.iter().enumerate() {
+        let leader = agent_metric(agent, "shepard_gc_leader", &[]);
+        assert_eq!(leader, f64::from(u8::from(i == holder)), "agent {i} shepard_gc_leader");
+    }
+
+    // The holder stops (releasing the lock); another agent takes over.
+    world.cluster.agents[holder].signal_and_wait("TERM", Duration::from_secs(15));
+    let successor = poll::until_async(
+        "another agent holding the GC lock",
+        Duration::from_secs(20),
+        Duration::from_millis(100),
+        || async {
+            let node = gc_holder(&consul, Duration::from_secs(20)).await;
+            Some(agent_index(&node)).filter(|i| *i != holder)
+        },
+    )
+    .await;
+    let second = plant_garbage(&consul, "second", 4).await;
+    wait_gone(&consul, &second).await;
+    for (i, agent) in world.cluster.agents.iter().enumerate() {
+        if i == holder {
+            continue;
+        }
+        let expected = if i == successor { second.len() as f64 } else { 0.0 };
+        assert_eq!(cluster_deletes(agent), expected, "agent {i} after the handover");
+    }
+
+    let tree = kv_tree(&consul, "shepard/").await;
+    assert!(tree.contains_key("shepard/notes") && tree.contains_key("shepard/state/only-two"));
+    for (i, agent) in world.cluster.agents.iter().enumerate() {
+        if i != holder {
+            assert_eq!(agent_metric(agent, "shepard_gc_unparseable_keys", &[]), 2.0, "agent {i}");
+        }
+    }
+}
