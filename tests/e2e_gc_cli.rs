@@ -56,7 +56,11 @@ async fn dry_run_deletes_nothing_and_lists_exactly_what_the_pass_deletes() {
     let consul = consul.http_addr();
     let nomad = world.addr().to_string();
     put(&consul, "live/config", "name: one\n").await;
-    submit_job(&nomad, GreetJob::new("live", 2, "live/config").to_json(&locate_binary("greet"))).await;
+    submit_job(
+        &nomad,
+        GreetJob::new("live", 2, "live/config").to_json(&locate_binary("greet")),
+    )
+    .await;
     let live = poll::until_async(
         "both allocations of live running",
         Duration::from_secs(60),
@@ -71,7 +75,12 @@ async fn dry_run_deletes_nothing_and_lists_exactly_what_the_pass_deletes() {
             let running: BTreeMap<String, String> = allocs
                 .iter()
                 .filter(|a| a["ClientStatus"] == "running")
-                .map(|a| (a["Name"].as_str().unwrap().to_string(), a["ID"].as_str().unwrap().to_string()))
+                .map(|a| {
+                    (
+                        a["Name"].as_str().unwrap().to_string(),
+                        a["ID"].as_str().unwrap().to_string(),
+                    )
+                })
                 .collect();
             (running.len() == 2).then_some(running)
         },
@@ -124,7 +133,10 @@ async fn dry_run_deletes_nothing_and_lists_exactly_what_the_pass_deletes() {
         .iter()
         .map(|k| k.as_str().unwrap())
         .collect();
-    assert_eq!(unparseable, BTreeSet::from(["shepard/notes", "shepard/state/only-two"]));
+    assert_eq!(
+        unparseable,
+        BTreeSet::from(["shepard/notes", "shepard/state/only-two"])
+    );
     let before = kv_tree(&consul, "").await;
     for key in &garbage {
         assert!(before.contains_key(key), "dry run deleted {key}");
@@ -132,12 +144,20 @@ async fn dry_run_deletes_nothing_and_lists_exactly_what_the_pass_deletes() {
 
     let real = shepard_gc(&consul, &nomad, &["-json"]);
     assert_eq!(real["dry_run"], false);
-    assert_eq!(keys_of(&real, "deletions"), listed, "the pass deletes what the dry run listed");
+    assert_eq!(
+        keys_of(&real, "deletions"),
+        listed,
+        "the pass deletes what the dry run listed"
+    );
     assert!(keys_of(&real, "kept").is_empty());
     let after = kv_tree(&consul, "").await;
     let mut expected = indexes(&before);
     expected.retain(|k, _| !listed.contains(k));
-    assert_eq!(indexes(&after), expected, "exactly the listed keys are gone");
+    assert_eq!(
+        indexes(&after),
+        expected,
+        "exactly the listed keys are gone"
+    );
 
     let again = shepard_gc(&consul, &nomad, &["-json"]);
     assert!(keys_of(&again, "deletions").is_empty(), "{again}");
@@ -155,7 +175,14 @@ async fn dry_run_text_says_why_one_line_per_key() {
     put(&consul, "shepard/rollouts/default/gone/greeter/greet", "{}").await;
     put(&consul, "shepard/notes", "hello").await;
     let output = Command::new(Path::new(env!("CARGO_BIN_EXE_shepard")))
-        .args(["gc", "--dry-run", "--consul-addr", &consul, "--nomad-addr", world.addr()])
+        .args([
+            "gc",
+            "--dry-run",
+            "--consul-addr",
+            &consul,
+            "--nomad-addr",
+            world.addr(),
+        ])
         .env_clear()
         .output()
         .unwrap();
@@ -167,5 +194,9 @@ async fn dry_run_text_says_why_one_line_per_key() {
          job default/gone is gone or stopped\n\
          left alone shepard/notes: matches no entry of the key layout\n"
     );
-    assert!(kv_tree(&consul, "shepard/").await.contains_key("shepard/rollouts/default/gone/greeter/greet"));
+    assert!(
+        kv_tree(&consul, "shepard/")
+            .await
+            .contains_key("shepard/rollouts/default/gone/greeter/greet")
+    );
 }

@@ -57,11 +57,18 @@ async fn only_the_gc_lock_holder_deletes_cluster_wide_entries() {
     let counts: Vec<f64> = world.cluster.agents.iter().map(cluster_deletes).collect();
     for (i, count) in counts.iter().enumerate() {
         let expected = if i == holder { first.len() as f64 } else { 0.0 };
-        assert_eq!(*count, expected, "agent {i} (holder {holder}) deletes: {counts:?}");
+        assert_eq!(
+            *count, expected,
+            "agent {i} (holder {holder}) deletes: {counts:?}"
+        );
     }
     for (i, agent) in world.cluster.agents.iter().enumerate() {
         let leader = agent_metric(agent, "shepard_gc_leader", &[]);
-        assert_eq!(leader, f64::from(u8::from(i == holder)), "agent {i} shepard_gc_leader");
+        assert_eq!(
+            leader,
+            f64::from(u8::from(i == holder)),
+            "agent {i} shepard_gc_leader"
+        );
     }
 
     // The holder stops (releasing the lock); another agent takes over.
@@ -82,15 +89,27 @@ async fn only_the_gc_lock_holder_deletes_cluster_wide_entries() {
         if i == holder {
             continue;
         }
-        let expected = if i == successor { second.len() as f64 } else { 0.0 };
-        assert_eq!(cluster_deletes(agent), expected, "agent {i} after the handover");
+        let expected = if i == successor {
+            second.len() as f64
+        } else {
+            0.0
+        };
+        assert_eq!(
+            cluster_deletes(agent),
+            expected,
+            "agent {i} after the handover"
+        );
     }
 
     let tree = kv_tree(&consul, "shepard/").await;
     assert!(tree.contains_key("shepard/notes") && tree.contains_key("shepard/state/only-two"));
     for (i, agent) in world.cluster.agents.iter().enumerate() {
         if i != holder {
-            assert_eq!(agent_metric(agent, "shepard_gc_unparseable_keys", &[]), 2.0, "agent {i}");
+            assert_eq!(
+                agent_metric(agent, "shepard_gc_unparseable_keys", &[]),
+                2.0,
+                "agent {i}"
+            );
         }
     }
 }

@@ -71,7 +71,11 @@ async fn a_down_nodes_subtree_goes_after_the_timeout_and_a_returning_node_keeps_
     )
     .await;
     let tree = kv_tree(&consul, "shepard/").await;
-    assert_eq!(under(&tree, &down_refs).len(), down_before, "kept while down");
+    assert_eq!(
+        under(&tree, &down_refs).len(),
+        down_before,
+        "kept while down"
+    );
     sim(&nomad, Method::POST, "/sim/node/sim-node-1/up").await;
 
     poll::until_async(
@@ -97,6 +101,9 @@ async fn a_down_nodes_subtree_goes_after_the_timeout_and_a_returning_node_keeps_
         .into_iter()
         .map(|(k, e)| (k.to_string(), e.modify_index))
         .collect();
-    assert_eq!(back_after, back_before, "the node that came back keeps everything");
+    assert_eq!(
+        back_after, back_before,
+        "the node that came back keeps everything"
+    );
     eprintln!("down node's subtree deleted {gone_after:?} after it went down");
 }

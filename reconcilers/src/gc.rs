@@ -325,6 +325,12 @@ impl<'o> Gc<'o> {
     }
 
     fn verdict(&self, key: &str, entry: &KvEntry, parsed: &Key) -> Verdict {
+        if !self.cluster() {
+            match parsed {
+                Key::Trigger { node, .. } | Key::State { node, .. } if *node == self.ctx.node => {}
+                _ => return Verdict::Keep,
+            }
+        }
         match parsed {
             Key::Trigger { node, .. } => {
                 let relative = &key[self.ctx.prefix.as_str().len()..];
