@@ -1,11 +1,14 @@
 //! With three agents, only the holder of `locks/gc` deletes cluster-wide entries: the
 //! per-agent `shepard_gc_deleted_keys_total` of the cluster-wide kinds counts every deleted key
 //! on the holder and none on the others. When the holder stops, another agent takes the lock
-//! and carries on alone. Unparseable keys survive every agent's passes and are counted.
+//! and carries on alone. Unparseable keys survive every agent's passes and are counted. An
+//! agent's exposition with the GC metrics passes `promtool check metrics`.
 
 mod e2e;
 mod gc_support;
 
+use std::io::Write;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use e2e::World;
@@ -112,4 +115,43 @@ async fn only_the_gc_lock_holder_deletes_cluster_wide_entries() {
             );
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agents_exposition_with_gc_metrics_passes_promtool() {
+    let world = World::start(1, &[]).await;
+    let agent = &world.cluster.agents[0];
+    gc_support::wait_for_a_pass(agent, Duration::from_secs(20)).await;
+    let (_, body) = agent.get("/metrics").unwrap();
+    for name in [
+        "shepard_gc_pass_duration_seconds_count",
+        "shepard_gc_last_pass_timestamp_seconds",
+        "shepard_gc_unparseable_keys",
+        "shepard_gc_leader",
+    ] {
+        assert!(
+            body.lines().any(|l| l.starts_with(name)),
+            "{name} missing:\n{body}"
+        );
+    }
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool (run `make test`, which installs it)");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(body.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
