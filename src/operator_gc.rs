@@ -147,7 +147,7 @@ async fn plan(
         nodes: nodes.nodes(),
         nodes_listed_since: now,
     };
-    let obs = gc_snapshot::observation(&kv, &[], Some(sources));
+    let obs = gc_snapshot::observation(&kv, Vec::new(), Some(sources));
     let pass = GcPass {
         scope: GcScope::Cluster,
         rollout_history: Some(config.rollout_history),

@@ -46,7 +46,7 @@ fn applier(consul: &ConsulDev, registry: &Registry) -> Applier {
 async fn decide(client: &ConsulClient) -> shepard_reconcilers::gc::GcDecision {
     let pairs = client.kv_list("", Consistency::Consistent).await.unwrap();
     let kv = snapshot::kv_view(&pairs.into_iter().map(|p| (p.key.clone(), p)).collect());
-    let obs = gc_snapshot::observation(&kv, &[], None);
+    let obs = gc_snapshot::observation(&kv, Vec::new(), None);
     let pass = GcPass {
         scope: GcScope::Node,
         rollout_history: None,

@@ -17,6 +17,7 @@ use shepard_reconcilers::gc_lead::{self, GcLead, lead_gc};
 use shepard_reconcilers::{Action, ProblemKind};
 
 use super::gc_metrics::GcMetrics;
+use super::gc_recent::RecentDeletes;
 use super::gc_snapshot::{self, ClusterSources};
 use super::shared::Shared;
 use super::snapshot;
@@ -48,6 +49,8 @@ pub struct GcReconciler {
     rollout_history: Duration,
     /// Unparseable keys already logged, so each is logged once while it exists.
     reported: Mutex<BTreeSet<String>>,
+    /// Deletes the KV view may not show yet.
+    recent: RecentDeletes,
 }
 
 /// A pass as decided, before anything is applied.
@@ -117,38 +120,45 @@ impl GcReconciler {
             metrics,
             rollout_history,
             reported: Mutex::default(),
+            recent: RecentDeletes::default(),
         }
     }
 
     /// Decides the pass from the watched state; `None` before the KV prefix and this node's
-    /// allocations have been read.
+    /// allocations have been read. The stores' locks are held only to copy what the pass
+    /// reads, not while it decides.
     fn plan(&self) -> Option<Planned> {
         let shared = &self.shared;
-        let observed = shared.store.read();
-        let kv = snapshot::kv_view(observed.kv.as_ref()?);
-        let own = observed.node_allocs.as_ref()?;
         let now = snapshot::now();
+        let (kv, own) = {
+            let observed = shared.store.read();
+            let kv = snapshot::kv_view(observed.kv.as_ref()?);
+            let own = observed.node_allocs.as_ref()?;
+            (kv, gc_snapshot::own_allocs(own, &shared.ctx.node))
+        };
+        self.recent.observe(&kv);
         let lead = lead_gc(&kv, &shared.ctx, shared.session().as_ref(), now);
-        let cluster = self.cluster.read();
-        let nodes = cluster.nodes.as_ref();
-        let sources = match (&cluster.allocs, &cluster.jobs, nodes) {
-            (Some(allocs), Some(jobs), Some(nodes)) if lead.scope == GcScope::Cluster => {
-                Some(ClusterSources {
-                    allocs,
-                    jobs,
-                    nodes: nodes.nodes(),
-                    nodes_listed_since: nodes.listed_since().unwrap_or(now),
-                })
-            }
-            // Not the holder, or its watches have not all answered yet: this node only.
-            _ => None,
+        let (obs, scope) = {
+            let cluster = self.cluster.read();
+            let sources = match (&cluster.allocs, &cluster.jobs, &cluster.nodes) {
+                (Some(allocs), Some(jobs), Some(nodes)) if lead.scope == GcScope::Cluster => {
+                    Some(ClusterSources {
+                        allocs,
+                        jobs,
+                        nodes: nodes.nodes(),
+                        nodes_listed_since: nodes.listed_since().unwrap_or(now),
+                    })
+                }
+                // Not the holder, or its watches have not all answered yet: this node only.
+                _ => None,
+            };
+            let scope = if sources.is_some() {
+                GcScope::Cluster
+            } else {
+                GcScope::Node
+            };
+            (gc_snapshot::observation(&kv, own, sources), scope)
         };
-        let scope = if sources.is_some() {
-            GcScope::Cluster
-        } else {
-            GcScope::Node
-        };
-        let obs = gc_snapshot::observation(&kv, own, sources);
         let pass = GcPass {
             scope,
             rollout_history: Some(self.rollout_history),
@@ -270,7 +280,9 @@ impl Reconciler<GcKey> for GcReconciler {
                 self.metrics.set_leader(false);
             }
         }
+        let deletions = self.recent.pending(deletions);
         let outcome = delete_all(&self.shared.applier, &deletions).await;
+        self.recent.record(&outcome.deleted);
         let finished = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0.0, |d| d.as_secs_f64());

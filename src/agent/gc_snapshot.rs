@@ -24,14 +24,25 @@ pub struct ClusterSources<'a> {
     pub nodes_listed_since: Timestamp,
 }
 
-/// The observation of a pass: `own` are this node's allocations (the node watch); `cluster`
+/// This node's allocations (the node watch) as GC sees them, all on `node`: an omitted
+/// `NodeName` must not make a live allocation's trigger key look unused.
+pub fn own_allocs(own: &[Allocation], node: &str) -> Vec<GcAlloc> {
+    own.iter()
+        .map(|alloc| GcAlloc {
+            node: node.to_owned(),
+            ..node_alloc(alloc)
+        })
+        .collect()
+}
+
+/// The observation of a pass: `own` are this node's allocations ([`own_allocs`]); `cluster`
 /// is `None` for a pass over this node's keys only.
 pub fn observation<'a>(
     kv: &'a KvView,
-    own: &[Allocation],
+    own: Vec<GcAlloc>,
     cluster: Option<ClusterSources<'_>>,
 ) -> GcObservation<'a> {
-    let mut allocs: Vec<GcAlloc> = own.iter().map(node_alloc).collect();
+    let mut allocs = own;
     let Some(cluster) = cluster else {
         return GcObservation {
             kv,
@@ -147,13 +158,30 @@ mod tests {
             nodes: Vec::new(),
             nodes_listed_since: Timestamp::EPOCH,
         };
-        let obs = observation(&kv, &[], Some(cluster));
+        let obs = observation(&kv, Vec::new(), Some(cluster));
         assert_eq!(obs.allocs[0].job_name, "batch");
         assert_eq!(obs.allocs[0].index, 2);
         assert!(obs.allocs[0].status.is_live());
         assert_eq!(obs.allocs[1].job_name, "other");
         assert!(!obs.allocs[1].status.is_live());
         assert_eq!(obs.jobs.len(), 1);
+    }
+
+    #[test]
+    fn this_nodes_allocations_are_on_this_node_whatever_their_node_name_says() {
+        let alloc = Allocation {
+            id: "a".into(),
+            name: "web.web[3]".into(),
+            job_id: "web".into(),
+            desired_status: NomadDesiredStatus::Run,
+            client_status: NomadClientStatus::Running,
+            ..Allocation::default()
+        };
+        let own = own_allocs(&[alloc], "n1");
+        assert_eq!(own[0].node, "n1");
+        assert_eq!(own[0].index, 3);
+        assert_eq!(own[0].job_name, "web");
+        assert!(own[0].status.is_live());
     }
 
     #[test]
@@ -166,7 +194,7 @@ mod tests {
             nodes: Vec::new(),
             nodes_listed_since: Timestamp::EPOCH,
         };
-        let obs = observation(&kv, &[], Some(cluster));
+        let obs = observation(&kv, Vec::new(), Some(cluster));
         assert!(obs.allocs[0].status.is_live());
     }
 }

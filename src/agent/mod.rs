@@ -6,6 +6,7 @@ pub mod clients;
 pub mod gc;
 pub mod gc_drive;
 pub mod gc_metrics;
+mod gc_recent;
 pub mod gc_snapshot;
 pub mod ids;
 pub mod keys;
