@@ -155,3 +155,74 @@ async fn an_agents_exposition_with_gc_metrics_passes_promtool() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_holder_that_cannot_list_nomad_collects_no_cluster_wide_keys_until_it_can() {
+    let world = World::start(3, &["--resync-interval", "5s"]).await;
+    let consul = world.cluster.consul.http_addr();
+    let nomad = world.cluster.sim.addr().to_string();
+    let holder = agent_index(&gc_holder(&consul, Duration::from_secs(20)).await);
+    let agent = &world.cluster.agents[holder];
+    let other = (holder + 1) % 3;
+    poll::until_async(
+        "the holder's cluster listings answered",
+        Duration::from_secs(20),
+        Duration::from_millis(100),
+        || async {
+            let answered = ["nodes", "jobs", "allocations"].iter().all(|op| {
+                let ok = [("api", "nomad"), ("op", op), ("code", "200")];
+                agent_metric(agent, "shepard_api_requests_total", &ok) > 0.0
+            });
+            answered.then_some(())
+        },
+    )
+    .await;
+    let fault = format!("/sim/node/sim-node-{holder}/fault");
+    let answer = reqwest::Client::new()
+        .put(format!("{nomad}{fault}"))
+        .json(&serde_json::json!({"status": 500}))
+        .send()
+        .await
+        .unwrap();
+    assert!(answer.status().is_success());
+    // A node listing change ends the holder's blocking query; its next call fails.
+    gc_support::sim(
+        &nomad,
+        reqwest::Method::POST,
+        &format!("/sim/node/sim-node-{other}/down"),
+    )
+    .await;
+    gc_support::sim(
+        &nomad,
+        reqwest::Method::POST,
+        &format!("/sim/node/sim-node-{other}/up"),
+    )
+    .await;
+    poll::until_async(
+        "the holder's node listing failing",
+        Duration::from_secs(20),
+        Duration::from_millis(100),
+        || async {
+            let failed = agent_metric(
+                agent,
+                "shepard_api_requests_total",
+                &[("api", "nomad"), ("op", "nodes"), ("code", "500")],
+            );
+            (failed > 0.0).then_some(())
+        },
+    )
+    .await;
+
+    let garbage = plant_garbage(&consul, "meanwhile", 2).await;
+    gc_support::wait_for_a_pass(agent, Duration::from_secs(20)).await;
+    gc_support::wait_for_a_pass(agent, Duration::from_secs(20)).await;
+    let tree = kv_tree(&consul, "shepard/").await;
+    for key in &garbage {
+        assert!(tree.contains_key(key), "{key} deleted from a stale view");
+    }
+    assert_eq!(cluster_deletes(agent), 0.0);
+
+    gc_support::sim(&nomad, reqwest::Method::DELETE, &fault).await;
+    wait_gone(&consul, &garbage).await;
+    assert_eq!(cluster_deletes(agent), garbage.len() as f64);
+}

@@ -2,11 +2,14 @@
 //! when it is down or absent), every job and every allocation of the region, each kept
 //! current by a blocking watch. The watches run only while this agent holds the lock
 //! ([`ClusterWatches::set_running`]), so a cluster of 500 agents runs them once, not 500 times.
+//! A source whose last call failed is absent from the view until it answers again.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
-use futures::StreamExt;
+use futures::{Stream, StreamExt};
 use shepard_reconcilers::Timestamp;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -14,12 +17,13 @@ use tokio::task::JoinHandle;
 use super::node_tracker::NodeTracker;
 use super::watchers::NOMAD_WAIT;
 use crate::api_metrics::{Api, ApiMetrics};
-use crate::blocking::BlockingParams;
+use crate::blocking::{BlockingParams, Indexed};
 use crate::nomad::models::AllocationListStub;
 use crate::nomad::{JobListStub, NomadClient};
-use crate::watch::{WatchConfig, watch};
+use crate::watch::{WatchConfig, WatchError, watch};
 
-/// What the cluster watches have seen; `None`: not answered yet since they started.
+/// What the cluster watches have seen; `None`: no answer since they started or since the
+/// last failed call.
 #[derive(Debug, Clone, Default)]
 pub struct ClusterView {
     pub nodes: Option<NodeTracker>,
@@ -135,25 +139,86 @@ fn now() -> Timestamp {
     Timestamp::from_system_time(SystemTime::now())
 }
 
-/// Watches `/v1/nodes`; reads `StatusUpdatedAt` of each node that went down.
+/// After a failed call, how long until a fresh watch asks again.
+const RESTART_PAUSE: Duration = Duration::from_secs(2);
+
+type Snapshots<T, E> = Pin<Box<dyn Stream<Item = Result<Indexed<T>, WatchError<E>>> + Send>>;
+
+/// A watch that yields `None` for a failed call (the source is then absent from the view,
+/// and the holder collects only its own node: a stale listing could make a new job look gone)
+/// and restarts after [`RESTART_PAUSE`], so the next answer comes from a non-blocking read
+/// rather than after a blocking query's full wait.
+struct Listing<T, E, F> {
+    config: WatchConfig,
+    metrics: ApiMetrics,
+    fetch: F,
+    snapshots: Option<Snapshots<T, E>>,
+    failed: bool,
+}
+
+impl<T, E, F, Fut> Listing<T, E, F>
+where
+    T: Send + 'static,
+    E: std::fmt::Display + Send + 'static,
+    F: FnMut(BlockingParams) -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = Result<Indexed<T>, E>> + Send + 'static,
+{
+    fn new(config: WatchConfig, metrics: ApiMetrics, fetch: F) -> Self {
+        Self {
+            config,
+            metrics,
+            fetch,
+            snapshots: None,
+            failed: false,
+        }
+    }
+
+    /// The next answer, or `None` for a failed call.
+    async fn next(&mut self) -> Option<T> {
+        if std::mem::take(&mut self.failed) {
+            tokio::time::sleep(RESTART_PAUSE).await;
+        }
+        let snapshots = self.snapshots.get_or_insert_with(|| {
+            Box::pin(watch(
+                self.config.clone(),
+                self.metrics.clone(),
+                self.fetch.clone(),
+            ))
+        });
+        match snapshots.next().await {
+            Some(Ok(indexed)) => Some(indexed.value),
+            Some(Err(e)) => {
+                tracing::warn!(source = %self.config.source, error = %e, "GC listing watch failed");
+                self.snapshots = None;
+                self.failed = true;
+                None
+            }
+            None => {
+                self.snapshots = None;
+                self.failed = true;
+                None
+            }
+        }
+    }
+}
+
+/// Watches `/v1/nodes`; reads `StatusUpdatedAt` of each node that went down. The tracker
+/// outlives restarts of the watch: when nodes went down or vanished is not forgotten.
 async fn nodes(nomad: NomadClient, store: ClusterStore, metrics: ApiMetrics) {
     let config = WatchConfig::new(Api::Nomad, "gc_nodes", NOMAD_WAIT);
-    let snapshots = watch(config, metrics, {
+    let fetch = {
         let nomad = nomad.clone();
         move |params| {
             let nomad = nomad.clone();
             async move { nomad.nodes(params).await }
         }
-    });
-    let mut snapshots = std::pin::pin!(snapshots);
+    };
+    let mut listing = Listing::new(config, metrics, fetch);
     let mut tracker = NodeTracker::default();
-    while let Some(snapshot) = snapshots.next().await {
-        let stubs = match snapshot {
-            Ok(indexed) => indexed.value,
-            Err(e) => {
-                tracing::warn!(error = %e, "node listing watch failed");
-                continue;
-            }
+    loop {
+        let Some(stubs) = listing.next().await else {
+            store.update(|view| view.nodes = None);
+            continue;
         };
         for query in tracker.update(&stubs, now()) {
             match nomad.node(&query.node_id, BlockingParams::default()).await {
@@ -177,35 +242,27 @@ async fn nodes(nomad: NomadClient, store: ClusterStore, metrics: ApiMetrics) {
 /// Watches `/v1/jobs?namespace=*`.
 async fn jobs(nomad: NomadClient, store: ClusterStore, metrics: ApiMetrics) {
     let config = WatchConfig::new(Api::Nomad, "gc_jobs", NOMAD_WAIT);
-    let snapshots = watch(config, metrics, move |params| {
+    let fetch = move |params| {
         let nomad = nomad.clone();
         async move { nomad.jobs_all_namespaces(params).await }
-    });
-    snapshots
-        .for_each(|snapshot| {
-            match snapshot {
-                Ok(indexed) => store.update(|view| view.jobs = Some(indexed.value)),
-                Err(e) => tracing::warn!(error = %e, "job listing watch failed"),
-            }
-            async {}
-        })
-        .await;
+    };
+    let mut listing = Listing::new(config, metrics, fetch);
+    loop {
+        let jobs = listing.next().await;
+        store.update(|view| view.jobs = jobs);
+    }
 }
 
 /// Watches `/v1/allocations?namespace=*`.
 async fn allocs(nomad: NomadClient, store: ClusterStore, metrics: ApiMetrics) {
     let config = WatchConfig::new(Api::Nomad, "gc_allocations", NOMAD_WAIT);
-    let snapshots = watch(config, metrics, move |params| {
+    let fetch = move |params| {
         let nomad = nomad.clone();
         async move { nomad.allocations_all_namespaces(params).await }
-    });
-    snapshots
-        .for_each(|snapshot| {
-            match snapshot {
-                Ok(indexed) => store.update(|view| view.allocs = Some(indexed.value)),
-                Err(e) => tracing::warn!(error = %e, "allocation listing watch failed"),
-            }
-            async {}
-        })
-        .await;
+    };
+    let mut listing = Listing::new(config, metrics, fetch);
+    loop {
+        let allocs = listing.next().await;
+        store.update(|view| view.allocs = allocs);
+    }
 }
