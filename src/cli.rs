@@ -1,6 +1,8 @@
-//! The command line: `shepard agent`, `shepard config check`, `shepard gc` and `shepard version`. The agent
-//! options come from the configuration catalogue (`config::OptionFlags`), so every option of
-//! the HCL file is also a flag, documented with its environment variable and default.
+//! The command line: `shepard agent`, `shepard config check`, `shepard version` and the
+//! operator commands `shepard status`, `shepard rollout …` (`operator::…Args`) and
+//! `shepard gc` ([`GcArgs`]). The agent options come from the configuration catalogue
+//! (`config::OptionFlags`), so every option of the HCL file is also a flag, documented with
+//! its environment variable and default.
 
 use std::path::PathBuf;
 
@@ -25,6 +27,13 @@ pub enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// Show every rollout and every managed allocation's phase.
+    Status(crate::operator::StatusArgs),
+    /// List, inspect, pause, resume, abort or watch rollouts.
+    Rollout {
+        #[command(subcommand)]
+        command: crate::operator::RolloutCommand,
+    },
     /// Run one garbage-collection pass over the whole prefix now, or list what it would
     /// delete and why (`--dry-run`).
     Gc(GcArgs),
@@ -43,26 +52,6 @@ pub struct GcArgs {
     pub json: bool,
     #[command(flatten)]
     pub config: AgentArgs,
-}
-
-/// Accepts the HashiCorp spelling of `shepard gc`'s flags (`-json`, `-dry-run`) by rewriting
-/// them to clap's `--json`, `--dry-run`; nothing else is touched.
-pub fn normalize_args<I, T>(args: I) -> Vec<std::ffi::OsString>
-where
-    I: IntoIterator<Item = T>,
-    T: Into<std::ffi::OsString>,
-{
-    let mut args: Vec<std::ffi::OsString> = args.into_iter().map(Into::into).collect();
-    if args.get(1).is_some_and(|a| a == "gc") {
-        for arg in args.iter_mut().skip(2) {
-            if arg == "-json" || arg == "-dry-run" {
-                let mut long = std::ffi::OsString::from("-");
-                long.push(&*arg);
-                *arg = long;
-            }
-        }
-    }
-    args
 }
 
 #[derive(Debug, Subcommand)]
@@ -102,15 +91,18 @@ mod tests {
     }
 
     #[test]
-    fn gc_accepts_single_dash_json_and_dry_run() {
-        let args = normalize_args([
-            "shepard",
-            "gc",
-            "-dry-run",
-            "-json",
-            "--consul-prefix",
-            "x/",
-        ]);
+    fn gc_takes_dry_run_json_and_the_agent_options() {
+        let args = crate::operator::normalize_json_flag(
+            [
+                "shepard",
+                "gc",
+                "--dry-run",
+                "-json",
+                "--consul-prefix",
+                "x/",
+            ]
+            .map(std::ffi::OsString::from),
+        );
         let cli = Cli::try_parse_from(args).unwrap();
         let Command::Gc(gc) = cli.command else {
             panic!("not gc")
@@ -118,12 +110,6 @@ mod tests {
         assert!(gc.dry_run && gc.json);
         let c = gc.config.load(&EnvMap::new()).unwrap().config;
         assert_eq!(c.consul.prefix, "x/");
-    }
-
-    #[test]
-    fn single_dash_words_are_left_alone_outside_gc() {
-        let args = normalize_args(["shepard", "agent", "-json"]);
-        assert_eq!(args[2], "-json");
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod http_client;
 pub mod logship;
 pub mod nomad;
 pub mod observe;
+pub mod operator;
 pub mod operator_gc;
 pub mod runtime;
 pub mod secret;

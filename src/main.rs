@@ -1,5 +1,6 @@
 //! The `shepard` binary: parses the command line and runs the chosen subcommand. Errors end
-//! here, printed once to stderr with exit status 1.
+//! here, printed once to stderr with exit status 1 (`rollout watch` also ends with 2 for a
+//! stuck rollout and 3 for an aborted one).
 
 use std::future::Future;
 use std::process::ExitCode;
@@ -7,13 +8,22 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Parser;
 use prometheus::Registry;
-use shepard::cli::{self, AgentArgs, Cli, Command, ConfigCommand, GcArgs};
+use shepard::cli::{AgentArgs, Cli, Command, ConfigCommand, GcArgs};
 use shepard::config::{self, Config, ConfigError};
 use shepard::telemetry::{self, Readiness, build_info};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse_from(cli::normalize_args(std::env::args_os()));
+    let cli = Cli::parse_from(shepard::operator::normalize_json_flag(std::env::args_os()));
     let result = match cli.command {
+        Command::Status(args) => {
+            return operator_exit(shepard::operator::run_status(&args, &config::process_env()));
+        }
+        Command::Rollout { command } => {
+            return operator_exit(shepard::operator::run_rollout(
+                &command,
+                &config::process_env(),
+            ));
+        }
         Command::Version => {
             println!("shepard {}", build_info::VERSION);
             Ok(())
@@ -28,6 +38,24 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             report(&e);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The exit status of an operator command: its outcome's, or 1 after printing the error.
+fn operator_exit(
+    result: Result<shepard::operator::Outcome, shepard::operator::OperatorError>,
+) -> ExitCode {
+    match result {
+        Ok(outcome) => ExitCode::from(outcome.exit_code()),
+        Err(e) => {
+            match e {
+                // A configuration error lists its problems like `agent` does.
+                shepard::operator::OperatorError::Config(e) => report(&anyhow::Error::from(e)),
+                // Each message already says its cause.
+                e => eprintln!("error: {e}"),
+            }
             ExitCode::FAILURE
         }
     }

@@ -107,8 +107,12 @@ async fn identical_rerenders_and_unmanaged_tasks_restart_nothing() {
     let files = world.rendered_files("same", "config.yml").await;
     assert_eq!(files.len(), 6);
     for path in files {
+        // Written the way Nomad's template runner writes: a temporary file renamed over the
+        // destination, so no reader ever sees it half-written.
         let content = std::fs::read(&path).unwrap();
-        std::fs::write(&path, content).unwrap();
+        let tmp = path.with_extension("yml.tmp");
+        std::fs::write(&tmp, content).unwrap();
+        std::fs::rename(&tmp, &path).unwrap();
     }
     // The agents looked (each file event reconciles its task) and found nothing to do.
     poll::until_async(
@@ -122,7 +126,12 @@ async fn identical_rerenders_and_unmanaged_tasks_restart_nothing() {
     )
     .await;
     assert_eq!(world.metric_sum("shepard_drifted_tasks", &[]), 0.0);
-    assert_eq!(world.rollout_state("same").await, None);
+    assert_eq!(
+        world.rollout_state("same").await,
+        None,
+        "{}",
+        world.dump_kv().await
+    );
 
     // A real change: the managed job rolls, the unmanaged one is never touched by shepard
     // (it runs the old config until something else restarts it).

@@ -20,15 +20,18 @@ pub struct LockGuard {
     pub session: SessionId,
 }
 
-/// The rollout a new restart belongs to: the agent re-reads `key` with `?consistent` and
-/// issues the restart only if the record is still `rolling` at `generation`, so a rollout that
-/// went `stuck` or `paused` since the decision starts nothing new.
+/// The rollout a restart belongs to: the agent re-reads `key` with `?consistent` and issues
+/// the restart only if the record is still at `generation` and `rolling` (or `stuck`, for the
+/// retry of a stuck restart on the slot it holds), so a rollout that went `stuck`, `paused` or
+/// `aborted` since the decision starts nothing new.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RolloutGuard {
     /// The rollout key (full).
     pub key: String,
-    /// The generation that must still be rolling.
+    /// The generation that must still be current.
     pub generation: u64,
+    /// Whether `stuck` is accepted besides `rolling`.
+    pub also_stuck: bool,
 }
 
 /// One step for the agent to carry out.
@@ -63,8 +66,8 @@ pub enum Action {
         token: String,
         /// The slot that must still be ours.
         guard: LockGuard,
-        /// For a new restart, the rollout that must still be rolling (`None` for a retry of a
-        /// stuck restart on the slot it already holds).
+        /// The rollout that must still allow the restart (`None` when there is no rollout
+        /// record to check, only for the retry of a stuck restart).
         rollout: Option<RolloutGuard>,
     },
     /// `POST /v1/client/allocation/<alloc_id>/restart` with `{"TaskName": task}`, after the

@@ -168,7 +168,8 @@ impl Applier {
         }
     }
 
-    /// The rollout at `guard.key` is still generation `guard.generation` and rolling.
+    /// The rollout at `guard.key` is still generation `guard.generation` and rolling (or
+    /// stuck, for the retry of a stuck restart on the slot it holds).
     async fn check_rollout(&self, guard: &RolloutGuard) -> Result<(), ApplyError> {
         let pair = self
             .consul
@@ -177,10 +178,11 @@ impl Applier {
         let record = pair
             .and_then(|p| String::from_utf8(p.value).ok())
             .and_then(|text| RolloutRecord::from_json(&text).ok());
+        let accepted = |state: RolloutState| {
+            state == RolloutState::Rolling || (guard.also_stuck && state == RolloutState::Stuck)
+        };
         match record {
-            Some(r) if r.generation == guard.generation && r.state == RolloutState::Rolling => {
-                Ok(())
-            }
+            Some(r) if r.generation == guard.generation && accepted(r.state) => Ok(()),
             _ => Err(ApplyError::Refused(format!(
                 "rollout {} generation {} is no longer rolling",
                 guard.key, guard.generation

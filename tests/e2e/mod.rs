@@ -9,7 +9,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use serde_json::Value;
-use shepard_testkit::{Cluster, GreetJob, locate_binary, poll, submit_job};
+use shepard_testkit::{Cluster, ConsulDevOptions, GreetJob, locate_binary, poll, submit_job};
 
 pub struct World {
     pub cluster: Cluster,
@@ -25,6 +25,11 @@ pub struct AllocView {
 
 impl World {
     pub async fn start(nodes: usize, agent_args: &[&str]) -> Self {
+        Self::start_with(nodes, agent_args, ConsulDevOptions::default()).await
+    }
+
+    /// As [`World::start`], with Consul started with `consul`.
+    pub async fn start_with(nodes: usize, agent_args: &[&str], consul: ConsulDevOptions) -> Self {
         let shepard = Path::new(env!("CARGO_BIN_EXE_shepard")).to_path_buf();
         let mut args: Vec<String> = ["--consul-session-ttl", "10s", "--consul-lock-delay", "1s"]
             .iter()
@@ -34,7 +39,7 @@ impl World {
         args.shrink_to_fit();
         let cluster = tokio::task::spawn_blocking(move || {
             let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            Cluster::start(&shepard, nodes, &args)
+            Cluster::start_with(&shepard, nodes, &args, consul)
         })
         .await
         .expect("start the world");
@@ -227,14 +232,50 @@ impl World {
         record["state"].as_str().map(str::to_string)
     }
 
+    /// Every key and value under `shepard/`, for failure messages.
+    pub async fn dump_kv(&self) -> String {
+        let url = format!("{}/v1/kv/shepard/?recurse", self.cluster.consul.http_addr());
+        let entries: Vec<Value> = match self.http.get(url).send().await {
+            Ok(answer) => answer.json().await.unwrap_or_default(),
+            Err(e) => return format!("cannot read KV: {e}"),
+        };
+        entries
+            .iter()
+            .map(|e| {
+                use base64::Engine;
+                let value = e["Value"]
+                    .as_str()
+                    .and_then(|v| base64::engine::general_purpose::STANDARD.decode(v).ok())
+                    .map(|b| String::from_utf8_lossy(&b).into_owned())
+                    .unwrap_or_default();
+                format!("{} = {value}\n", e["Key"].as_str().unwrap_or_default())
+            })
+            .collect()
+    }
+
+    /// Waits until the rollout of `job` is in `state`; on timeout, fails with the KV content
+    /// and the end of every agent's log.
     pub async fn wait_rollout_state(&self, job: &str, state: &str, within: Duration) {
-        poll::until_async(
-            &format!("rollout of {job} to be {state}"),
-            within,
-            Duration::from_millis(100),
-            || async { (self.rollout_state(job).await.as_deref() == Some(state)).then_some(()) },
-        )
-        .await;
+        let deadline = std::time::Instant::now() + within;
+        while self.rollout_state(job).await.as_deref() != Some(state) {
+            if std::time::Instant::now() > deadline {
+                let logs: Vec<String> = self
+                    .cluster
+                    .agents
+                    .iter()
+                    .map(|a| {
+                        let lines = a.log_lines();
+                        lines[lines.len().saturating_sub(40)..].join("\n")
+                    })
+                    .collect();
+                panic!(
+                    "rollout of {job} not {state} after {within:?}\nKV:\n{}\nagent logs:\n{}",
+                    self.dump_kv().await,
+                    logs.join("\n---\n")
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     pub async fn sim_events_since(&self, seq: u64) -> Vec<Value> {

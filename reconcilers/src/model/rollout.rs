@@ -1,11 +1,14 @@
 //! The rollout record at `rollouts/<ns>/<job>/<group>/<task>` (DESIGN §3): one rollout of a
 //! configuration change across a task's allocations, written by the rollout leader by CAS.
-//! `paused` and `aborted` are set by operators; shepard never overrides them.
+//! `paused` and `aborted` are set by operators; shepard never overrides them. So is `skipped`:
+//! the allocations an operator told a stuck rollout to go on without.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::files::Fingerprint;
 use crate::time::Timestamp;
 
 /// The state of a rollout.
@@ -65,6 +68,13 @@ pub struct RolloutRecord {
     /// When it reached `complete` or `aborted`.
     #[serde(default)]
     pub finished_at: Option<Timestamp>,
+    /// Allocations this rollout goes on without (operator `resume` of a stuck rollout), each
+    /// with the configuration it was stuck on (its record's `target`). A stuck restart to that
+    /// configuration gives up its slot, and the rollout does not restart the allocation to it
+    /// again; a newer configuration change restarts it as usual. A new rollout starts with
+    /// none.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub skipped: BTreeMap<String, BTreeMap<String, Fingerprint>>,
 }
 
 /// A rollout value that is not a valid record.
@@ -73,6 +83,11 @@ pub struct RolloutRecord {
 pub struct RolloutError(#[from] serde_json::Error);
 
 impl RolloutRecord {
+    /// Whether this rollout goes on without allocation `alloc_id` drifted to `target`.
+    pub fn skips(&self, alloc_id: &str, target: &BTreeMap<String, Fingerprint>) -> bool {
+        self.skipped.get(alloc_id).is_some_and(|t| t == target)
+    }
+
     /// The JSON value to store.
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).unwrap_or_default()

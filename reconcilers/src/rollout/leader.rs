@@ -2,7 +2,8 @@
 //! is active, `rolling → stuck` when an allocation is stuck, `stuck → rolling` when none is any
 //! more, `→ complete` when nothing is drifted or in flight. `paused`, `planned` and `aborted`
 //! belong to operators and are never changed; after an abort only drift first seen after it
-//! starts a new rollout. Every write is a CAS on the index read.
+//! starts a new rollout. Allocations the rollout `skipped` count neither as stuck nor as drifted
+//! (a restart of theirs in flight counts as in flight). Every write is a CAS on the index read.
 
 use crate::action::{Action, Decision, LockGuard, ProblemKind};
 use crate::context::Context;
@@ -70,9 +71,15 @@ pub(super) fn converge(
         let Some(record) = record.as_ref().filter(|r| r.task == obs.task) else {
             continue;
         };
+        let skipped = current
+            .as_ref()
+            .is_some_and(|r| r.skips(alloc_id, &record.target));
         match record.phase {
-            p if p.drifted() => census.drifted.push(record),
-            crate::model::Phase::Stuck => census.stuck.push((alloc_id.as_str(), record)),
+            p if p.drifted() && !skipped => census.drifted.push(record),
+            // A skipped stuck restart is in flight until its agent ends it and frees the slot.
+            crate::model::Phase::Stuck if !skipped => {
+                census.stuck.push((alloc_id.as_str(), record));
+            }
             p if p.in_flight() => census.in_flight += 1,
             _ => {}
         }
@@ -209,6 +216,7 @@ fn create(
         created_by: ctx.node.clone(),
         updated_at: now,
         finished_at: None,
+        skipped: Default::default(),
     };
     apply_settings(&mut record, settings, census);
     record

@@ -1,7 +1,8 @@
 //! A managed task whose record claims a slot: the restart is triggered, restarted, verifying or
 //! stuck. Re-issues a trigger that never landed, re-acquires a claimed slot whose lock was lost
 //! with a session, judges health against `min_healthy_time` and `healthy_deadline`, and ends
-//! the restart (record first, then release).
+//! the restart (record first, then release). A stuck restart the rollout skips (operator
+//! `resume`) ends the same way, without a second `RestartFinished`: it was counted as stuck.
 
 use crate::action::RestartResult;
 use crate::drift;
@@ -31,6 +32,13 @@ pub(super) fn step(s: &mut Step<'_, '_>) -> Phase {
             RestartResult::Aborted,
             Some("rollout aborted".to_owned()),
         );
+    }
+    if record.phase == Phase::Stuck
+        && s.rollout
+            .as_ref()
+            .is_some_and(|r| r.skips(&s.obs.alloc.id, &record.target))
+    {
+        return skipped(s, &record);
     }
     // A lock held for this allocation on any other slot is a leftover (stale acquire): free it.
     s.release_held(Some(n));
@@ -196,7 +204,30 @@ fn finish(
     result: RestartResult,
     error: Option<String>,
 ) -> Phase {
-    let mut next = match running_since(s) {
+    let mut next = ended(s, record);
+    next.last_error = error;
+    let phase = next.phase;
+    s.write_record(next);
+    s.release_held(None);
+    s.emit_finished(result, record.triggered_at);
+    phase
+}
+
+/// An operator resumed the rollout past this stuck restart: the record stops claiming the slot
+/// and the slot is released, so the rollout goes on with the other allocations.
+fn skipped(s: &mut Step<'_, '_>, record: &AllocRecord) -> Phase {
+    let mut next = ended(s, record);
+    let why = record.last_error.as_deref().unwrap_or("stuck");
+    next.last_error = Some(format!("skipped by an operator ({why})"));
+    let phase = next.phase;
+    s.write_record(next);
+    s.release_held(None);
+    phase
+}
+
+/// The record of a restart that is over, for the current run (or none).
+fn ended(s: &Step<'_, '_>, record: &AllocRecord) -> AllocRecord {
+    match running_since(s) {
         Some(started) => settle(s, started),
         None => {
             let mut r = clear_restart(record.clone());
@@ -207,13 +238,7 @@ fn finish(
             };
             r
         }
-    };
-    next.last_error = error;
-    let phase = next.phase;
-    s.write_record(next);
-    s.release_held(None);
-    s.emit_finished(result, record.triggered_at);
-    phase
+    }
 }
 
 /// Past the deadline and not healthy long enough. An unhealthy allocation retries a newer

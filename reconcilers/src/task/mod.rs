@@ -261,20 +261,19 @@ impl Step<'_, '_> {
         .render(&self.ctx.prefix)
     }
 
-    /// The restart itself, guarded by slot `n` and, for a new restart (`new_restart`), by the
-    /// rollout still rolling at the generation read.
+    /// The restart itself, guarded by slot `n` and by the rollout still allowing it: `rolling`
+    /// for a new restart, `rolling` or `stuck` for a retry on a slot already claimed
+    /// (`new_restart = false`).
     fn trigger(&mut self, n: u32, session: &SessionId, token: &str, new_restart: bool) {
         let guard = LockGuard {
             key: self.slot_key(n),
             session: session.clone(),
         };
-        let rollout = match (&self.rollout, new_restart) {
-            (Some(r), true) => Some(RolloutGuard {
-                key: Key::Rollout(self.obs.task.clone()).render(&self.ctx.prefix),
-                generation: r.generation,
-            }),
-            _ => None,
-        };
+        let rollout = self.rollout.as_ref().map(|r| RolloutGuard {
+            key: Key::Rollout(self.obs.task.clone()).render(&self.ctx.prefix),
+            generation: r.generation,
+            also_stuck: !new_restart,
+        });
         let action = match self.settings.restart_method {
             RestartMethod::ConsulKey => Action::WriteTrigger {
                 key: self.trigger_key(),

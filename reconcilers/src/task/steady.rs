@@ -28,7 +28,7 @@ pub(super) fn step(s: &mut Step<'_, '_>) -> Phase {
         s.release_held(None);
         return Phase::InSync;
     }
-    let Some(session) = gate(s) else {
+    let Some(session) = gate(s, &record) else {
         s.write_record(record);
         s.release_held(None);
         return Phase::Drifted;
@@ -121,12 +121,12 @@ pub(super) fn known_content(
     known
 }
 
-/// Our session, if a new restart may start: we have a session and the rollout is rolling.
-fn gate(s: &Step<'_, '_>) -> Option<SessionId> {
-    let rolling = s
-        .rollout
-        .as_ref()
-        .is_some_and(|r| r.state == RolloutState::Rolling);
+/// Our session, if a new restart may start: we have a session, the rollout is rolling and
+/// does not skip this allocation's drift.
+fn gate(s: &Step<'_, '_>, drifted: &AllocRecord) -> Option<SessionId> {
+    let rolling = s.rollout.as_ref().is_some_and(|r| {
+        r.state == RolloutState::Rolling && !r.skips(&s.obs.alloc.id, &drifted.target)
+    });
     if rolling { s.obs.session.clone() } else { None }
 }
 

@@ -172,6 +172,7 @@ fn world() -> impl Strategy<Value = World> {
                         created_by: "n1".into(),
                         updated_at: t(0),
                         finished_at: None,
+                        skipped: Default::default(),
                     };
                     put(&mut kv, Key::Rollout(task_id()), r.to_json(), None);
                 }

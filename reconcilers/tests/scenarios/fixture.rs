@@ -69,6 +69,7 @@ pub fn rollout_record(state: RolloutState) -> RolloutRecord {
         created_by: "n2".into(),
         updated_at: t(50),
         finished_at: None,
+        skipped: Default::default(),
     }
 }
 
@@ -225,9 +226,13 @@ impl Fixture {
         self
     }
 
-    pub fn rollout(mut self, state: RolloutState) -> Self {
+    pub fn rollout(self, state: RolloutState) -> Self {
+        self.rollout_record(rollout_record(state))
+    }
+
+    pub fn rollout_record(mut self, record: RolloutRecord) -> Self {
         let key = Key::Rollout(task_id()).render(&self.ctx.prefix);
-        self.put(key, Some(rollout_record(state).to_json()), None);
+        self.put(key, Some(record.to_json()), None);
         self
     }
 

@@ -4,12 +4,13 @@
 use insta::assert_yaml_snapshot;
 use shepard_reconcilers::Decision;
 use shepard_reconcilers::model::{
-    AllocRecord, AllocRef, KvEntry, KvView, Phase, RolloutRecord, RolloutState, SessionId,
+    AllocRecord, AllocRef, Fingerprint, KvEntry, KvView, Phase, RolloutRecord, RolloutState,
+    SessionId,
 };
 use shepard_reconcilers::rollout::{Member, RolloutObservation, reconcile_rollout};
 use shepard_reconcilers::{Context, Key};
 
-use super::fixture::{in_sync_record, rollout_record, running, spec, t, task_id};
+use super::fixture::{CONFIG, in_sync_record, rollout_record, running, spec, t, task_id};
 
 struct Leader {
     ctx: Context,
@@ -230,4 +231,47 @@ fn unreadable_rollout_is_reported_and_left_alone() {
     let mut l = Leader::new().phase("b1", Phase::Drifted, 60);
     l.put(Key::Rollout(task_id()), "{\"state\":", None);
     assert_yaml_snapshot!(l.decide());
+}
+
+/// A rollout skipping `alloc_ids` stuck on the configuration their records here drift to
+/// (none: `phase` sets no target).
+fn skipping(state: RolloutState, alloc_ids: &[&str]) -> RolloutRecord {
+    RolloutRecord {
+        skipped: alloc_ids
+            .iter()
+            .map(|id| ((*id).to_owned(), Default::default()))
+            .collect(),
+        ..rollout_record(state)
+    }
+}
+
+#[test]
+fn a_resumed_rollout_goes_on_without_its_skipped_stuck_alloc() {
+    let l = Leader::new()
+        .rollout(skipping(RolloutState::Rolling, &["b1"]))
+        .phase("b1", Phase::Stuck, 60)
+        .phase("c1", Phase::Waiting, 60);
+    let decision = l.decide();
+    assert!(decision.actions.is_empty(), "{decision:?}");
+    assert_yaml_snapshot!(decision);
+}
+
+#[test]
+fn a_rollout_whose_only_drifted_alloc_is_skipped_completes() {
+    let l = Leader::new()
+        .rollout(skipping(RolloutState::Rolling, &["b1"]))
+        .phase("b1", Phase::Drifted, 60);
+    assert_yaml_snapshot!(l.decide());
+}
+
+#[test]
+fn a_skipped_alloc_drifted_to_a_newer_config_counts_again() {
+    let mut l = Leader::new().rollout(skipping(RolloutState::Rolling, &["b1"]));
+    let mut r = in_sync_record(1);
+    r.phase = Phase::Drifted;
+    r.target.insert(CONFIG.into(), Fingerprint::new("v3"));
+    l.put(Key::state("n2", "b1", "app"), &r.to_json(), None);
+    let decision = l.decide();
+    assert!(decision.actions.is_empty(), "not complete: {decision:?}");
+    assert_yaml_snapshot!(decision);
 }

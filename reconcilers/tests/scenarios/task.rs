@@ -392,3 +392,43 @@ fn corrupt_record_is_reported_and_rewritten_by_cas() {
     let key = "shepard/state/n1/a1/app";
     assert_yaml_snapshot!(Fixture::new().raw(key, "{not json").decide());
 }
+
+/// The rollout goes on without a1 stuck on v2.
+fn skipping_a1() -> shepard_reconcilers::model::RolloutRecord {
+    let mut r = super::fixture::rollout_record(RolloutState::Rolling);
+    let target = [(super::fixture::CONFIG.to_owned(), Fingerprint::new("v2"))].into();
+    r.skipped.insert("a1".into(), target);
+    r
+}
+
+#[test]
+fn a_skipped_stuck_restart_releases_its_slot_without_a_second_result() {
+    let mut stuck = triggered_record(0);
+    stuck.phase = Phase::Stuck;
+    stuck.run_started_at = Some(t(75));
+    stuck.applied = [(super::fixture::CONFIG.to_owned(), Fingerprint::new("v2"))].into();
+    stuck.stuck_at = Some(t(131));
+    stuck.last_error = Some("missed healthy_deadline: check web-http is critical".into());
+    let f = restarted()
+        .record(stuck)
+        .rollout_record(skipping_a1())
+        .check(CheckStatus::Critical, 75)
+        .at(150);
+    assert_yaml_snapshot!(f.decide());
+}
+
+#[test]
+fn a_skipped_alloc_is_not_restarted_again_by_its_rollout() {
+    let f = drifted().rollout_record(skipping_a1()).slot(0, None, "b1");
+    assert_yaml_snapshot!(f.decide());
+}
+
+#[test]
+fn a_skipped_alloc_is_restarted_for_a_newer_config() {
+    let f = Fixture::new()
+        .config(140, "v3")
+        .record(in_sync_record(0))
+        .rollout_record(skipping_a1())
+        .at(150);
+    assert_yaml_snapshot!(f.decide());
+}

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use shepard_reconcilers::model::{RolloutRecord, RolloutState, SessionId};
+use shepard_reconcilers::model::{AllocRecord, RolloutRecord, RolloutState, SessionId};
 use shepard_reconcilers::{Action, Key, RolloutGuard};
 
 use super::world::World;
@@ -22,8 +22,11 @@ impl World {
                 .get(&g.key)
                 .and_then(|e| e.value.as_deref())
                 .and_then(|v| RolloutRecord::from_json(v).ok());
-            current
-                .is_some_and(|r| r.state == RolloutState::Rolling && r.generation == g.generation)
+            current.is_some_and(|r| {
+                let allowed = r.state == RolloutState::Rolling
+                    || (g.also_stuck && r.state == RolloutState::Stuck);
+                allowed && r.generation == g.generation
+            })
         })
     }
 
@@ -48,7 +51,17 @@ impl World {
             .rollout()
             .is_some_and(|r| r.state == RolloutState::Rolling);
         let already = self.in_flight.contains_key(&i);
-        if !rolling && !already {
+        // A retry under a claim made earlier (a stuck restart) holds its slot already.
+        let node = &self.agents[a.node].ctx.node;
+        let key = Key::state(node, &a.id, "app").render(&self.agents[0].ctx.prefix);
+        let retry = self
+            .consul
+            .kv
+            .get(&key)
+            .and_then(|e| e.value.as_deref())
+            .and_then(|v| AllocRecord::from_json(v).ok())
+            .is_some_and(|r| r.claimed_at.is_some() && r.claimed_at < r.triggered_at);
+        if !rolling && !already && !retry {
             self.violations.push(format!(
                 "{}: new restart while the rollout is not rolling",
                 a.id

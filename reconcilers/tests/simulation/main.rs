@@ -7,7 +7,8 @@
 //! off, a good configuration): every allocation runs the final configuration, every record is
 //! in sync and the rollout is complete.
 //!
-//! `SHEPARD_SIM_SEEDS=<n>` runs more seeds (default 150); `SHEPARD_SIM_SEED=<s>` replays one.
+//! `SHEPARD_SIM_SEEDS=<n>` runs more seeds (default 150, from `SHEPARD_SIM_FIRST`, default 0);
+//! `SHEPARD_SIM_SEED=<s>` replays one; `SHEPARD_SIM_TRACE=1` prints every decision and action.
 
 mod apply;
 mod consul;
@@ -190,7 +191,11 @@ fn simulated_clusters_respect_max_parallel_and_converge() {
                 .ok()
                 .and_then(|s| s.parse().ok())
                 .unwrap_or(150);
-            (0..n).collect()
+            let first: u64 = std::env::var("SHEPARD_SIM_FIRST")
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(0);
+            (first..first + n).collect()
         }
     };
     let mut steps = 0;

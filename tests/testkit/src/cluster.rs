@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use crate::{AgentProcess, ConsulDev, NomadSim, locate_binary};
+use crate::{AgentProcess, ConsulDev, ConsulDevOptions, NomadSim, locate_binary};
 
 /// Consul, the simulated cluster and its agents; everything stops on drop.
 pub struct Cluster {
@@ -15,7 +15,17 @@ pub struct Cluster {
 impl Cluster {
     /// Starts the world with `nodes` nodes; `agent_args` are added to every agent's command line.
     pub fn start(shepard: &Path, nodes: usize, agent_args: &[&str]) -> Self {
-        let consul = ConsulDev::start();
+        Self::start_with(shepard, nodes, agent_args, ConsulDevOptions::default())
+    }
+
+    /// As [`Cluster::start`], with a Consul started with `consul_options`.
+    pub fn start_with(
+        shepard: &Path,
+        nodes: usize,
+        agent_args: &[&str],
+        consul_options: ConsulDevOptions,
+    ) -> Self {
+        let consul = ConsulDev::start_with(consul_options);
         let sim = NomadSim::start(&locate_binary("nomad-sim"), &consul.http_addr(), nodes);
         let agents = sim
             .nodes()

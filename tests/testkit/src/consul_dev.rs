@@ -20,6 +20,10 @@ pub struct ConsulDevOptions {
     pub acl_default_deny: bool,
     /// Also serve HTTPS (on [`ConsulDev::https_port`]) with this certificate.
     pub tls: Option<TlsFiles>,
+    /// A single-server cluster (`-server -bootstrap-expect=1`) that keeps its state in its
+    /// data dir, so [`ConsulDev::restart`] comes back with every key and session, as a real
+    /// Consul restart does; the default `-dev` agent keeps state in memory only.
+    pub persistent: bool,
 }
 
 /// PEM files for the agent's HTTPS listener.
@@ -75,9 +79,18 @@ impl ConsulDev {
         let ports = free_ports(7);
         let http_port = ports[0];
         let node_name = format!("consul-dev-{http_port}");
-        let mut args: Vec<String> = vec![
-            "agent".into(),
-            "-dev".into(),
+        let mode: Vec<String> = if options.persistent {
+            vec![
+                "-server".into(),
+                "-bootstrap-expect=1".into(),
+                "-ui=false".into(),
+            ]
+        } else {
+            vec!["-dev".into()]
+        };
+        let mut args: Vec<String> = vec!["agent".into()];
+        args.extend(mode);
+        args.extend::<Vec<String>>(vec![
             "-bind=127.0.0.1".into(),
             "-client=127.0.0.1".into(),
             format!("-node={node_name}"),
@@ -89,7 +102,7 @@ impl ConsulDev {
             format!("-server-port={}", ports[4]),
             format!("-grpc-port={}", ports[5]),
             "-log-level=warn".into(),
-        ];
+        ]);
         let master_token = options
             .acl_default_deny
             .then(|| ACL_MASTER_TOKEN.to_string());
@@ -136,7 +149,8 @@ impl ConsulDev {
 
     /// Kills the agent and starts it again on the same ports. A dev agent keeps its state
     /// in memory, so the new one starts from an empty store with low raft indexes: what
-    /// clients see when a cluster is rebuilt or restored from an old snapshot.
+    /// clients see when a cluster is rebuilt or restored from an old snapshot. A persistent
+    /// agent comes back with its state.
     pub fn restart(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();

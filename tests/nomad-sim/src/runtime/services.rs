@@ -130,29 +130,63 @@ pub fn registration(
     Ok((id, body))
 }
 
-/// Registers the services; returns the IDs that were registered.
+/// The services of one workload as registered in Consul. Registrations that fail (Consul
+/// restarting, say) are retried every second in the background, as Nomad's service client
+/// keeps syncing until Consul has what it should.
+pub struct Registrations {
+    ids: Vec<String>,
+    retry: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// How often failed registrations are tried again.
+const RETRY_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Registers the services of a workload.
 pub async fn register_all(
     consul: &Consul,
     alloc_id: &str,
     workload: &str,
     services: &[Service],
     ports: &[PortMapping],
-) -> Vec<String> {
+) -> Registrations {
     let mut ids = Vec::new();
+    let mut failed = Vec::new();
     for service in services {
         match registration(alloc_id, workload, service, ports) {
-            Ok((id, body)) => match consul.register_service(&body).await {
-                Ok(()) => ids.push(id),
-                Err(e) => tracing::warn!(service = %id, error = %e, "service registration failed"),
-            },
+            Ok((id, body)) => {
+                if let Err(e) = consul.register_service(&body).await {
+                    tracing::warn!(service = %id, error = %e, "service registration failed; retrying");
+                    failed.push(body);
+                }
+                ids.push(id);
+            }
             Err(e) => tracing::warn!(service = %service.name, error = %e, "bad service"),
         }
     }
-    ids
+    let retry = (!failed.is_empty()).then(|| {
+        let consul = consul.clone();
+        tokio::spawn(async move {
+            while !failed.is_empty() {
+                tokio::time::sleep(RETRY_EVERY).await;
+                let mut still = Vec::new();
+                for body in failed.drain(..) {
+                    if consul.register_service(&body).await.is_err() {
+                        still.push(body);
+                    }
+                }
+                failed = still;
+            }
+        })
+    });
+    Registrations { ids, retry }
 }
 
-pub async fn deregister_all(consul: &Consul, ids: &mut Vec<String>) {
-    for id in ids.drain(..) {
+/// Stops retrying and deregisters every service of the workload.
+pub async fn deregister_all(consul: &Consul, registrations: &mut Registrations) {
+    if let Some(retry) = registrations.retry.take() {
+        retry.abort();
+    }
+    for id in registrations.ids.drain(..) {
         if let Err(e) = consul.deregister_service(&id).await {
             tracing::warn!(service = %id, error = %e, "service deregistration failed");
         }
