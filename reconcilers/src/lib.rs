@@ -5,13 +5,12 @@
 //! - [`task::reconcile_task`]: one allocation's task on this node (the restart phase machine).
 //! - [`rollout::reconcile_rollout`]: one task across the cluster (the rollout record).
 //! - [`gc::reconcile_gc`]: deletion of keys whose allocation, job or node is gone;
-//!   [`gc_lead::lead_gc`]: which agent collects the cluster-wide keys.
+//!   [`gc::lead::lead_gc`]: which agent collects the cluster-wide keys.
 
 pub mod action;
 pub mod context;
 pub mod drift;
 pub mod gc;
-pub mod gc_lead;
 pub mod health;
 pub mod keys;
 pub mod model;

@@ -1,7 +1,7 @@
 //! The GC reconciler as the runtime runs it: one pass over the whole prefix per reconcile of
 //! its single key. Every agent collects its own node's `keys/` and `state/`; the holder of the
 //! GC lock, once its cluster watches have answered, collects everything (see
-//! `shepard_reconcilers::gc_lead`). Deletes are CAS on the index listed, one by one: a key
+//! `shepard_reconcilers::gc::lead`). Deletes are CAS on the index listed, one by one: a key
 //! rewritten since the listing survives, and the next pass judges it again. Keys under the
 //! prefix that match no entry of the layout are logged once and counted, never touched.
 
@@ -10,10 +10,10 @@ use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use shepard_reconcilers::gc::lead::{self, GcLead, lead_gc};
 use shepard_reconcilers::gc::{
     GcDecision, GcDeletion, GcPass, GcReason, GcScope, reconcile_gc_pass,
 };
-use shepard_reconcilers::gc_lead::{self, GcLead, lead_gc};
 use shepard_reconcilers::{Action, ProblemKind};
 
 use super::gc_metrics::GcMetrics;
@@ -238,7 +238,7 @@ impl GcReconciler {
         let Some(session) = self.shared.session() else {
             return Ok(false);
         };
-        let key = gc_lead::lock_key(&self.shared.ctx.prefix);
+        let key = lead::lock_key(&self.shared.ctx.prefix);
         let pair = self
             .shared
             .applier

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use shepard_reconcilers::gc_lead;
+use shepard_reconcilers::gc::lead;
 
 use super::gc::GcKey;
 
@@ -54,7 +54,7 @@ pub fn holds_gc_lock(shared: &Shared) -> bool {
     let Some(session) = shared.session() else {
         return false;
     };
-    let key = gc_lead::lock_key(&shared.ctx.prefix);
+    let key = lead::lock_key(&shared.ctx.prefix);
     shared
         .store
         .read()

@@ -5,9 +5,9 @@
 //! optimisation, not a safety device: every delete is a CAS, and the agent re-reads the lock
 //! with `?consistent` before deleting cluster-wide keys.
 
+use super::GcScope;
 use crate::action::Action;
 use crate::context::Context;
-use crate::gc::GcScope;
 use crate::keys::Prefix;
 use crate::model::{KvView, LockHolder, SessionId};
 use crate::time::Timestamp;
