@@ -1,6 +1,6 @@
 //! How the agent's parts are connected: clients and metrics, the watches feeding the store,
-//! the session, the work queues and their controllers (task, rollout, gc), the enqueuer that turns every
-//! change into reconcile keys, the periodic resync, and the orderly shutdown.
+//! the session, the work queues and their controllers (task, rollout, gc), the enqueuer that
+//! turns every change into reconcile keys, the periodic resync, and the orderly shutdown.
 
 use std::collections::HashMap;
 use std::future::Future;
