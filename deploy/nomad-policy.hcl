@@ -6,6 +6,9 @@
 # shepard watches its node's allocations and the jobs they belong to, reads the node list (to
 # clean up the keys of nodes that are gone) and, with the nomad-api restart method, restarts
 # allocations. It reads rendered files from the mounted alloc dir, not through the API.
+#
+# The agent holding the GC lock also lists every job and allocation (`namespace=*`) to find
+# the keys of jobs that are gone: the token must read every namespace whose jobs shepard manages.
 
 # Every namespace whose jobs may opt in; list namespaces instead of "*" to narrow it.
 namespace "*" {

@@ -1,7 +1,8 @@
 //! The command line: `shepard agent`, `shepard config check`, `shepard version` and the
-//! operator commands `shepard status` and `shepard rollout …` (`operator::…Args`). The agent
-//! options come from the configuration catalogue (`config::OptionFlags`), so every option of
-//! the HCL file is also a flag, documented with its environment variable and default.
+//! operator commands `shepard status`, `shepard rollout …` (`operator::…Args`) and
+//! `shepard gc` ([`GcArgs`]). The agent options come from the configuration catalogue
+//! (`config::OptionFlags`), so every option of the HCL file is also a flag, documented with
+//! its environment variable and default.
 
 use std::path::PathBuf;
 
@@ -33,8 +34,24 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::operator::RolloutCommand,
     },
+    /// Run one garbage-collection pass over the whole prefix now, or list what it would
+    /// delete and why (`--dry-run`).
+    Gc(GcArgs),
     /// Print the version.
     Version,
+}
+
+/// `shepard gc`: the pass settings and the configuration (as for the agent).
+#[derive(Debug, Args)]
+pub struct GcArgs {
+    /// Delete nothing: print what a pass would delete and why
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print one JSON document instead of one line per key (`-json` works too)
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub config: AgentArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -71,6 +88,28 @@ mod tests {
     #[test]
     fn command_is_well_formed() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn gc_takes_dry_run_json_and_the_agent_options() {
+        let args = crate::operator::normalize_json_flag(
+            [
+                "shepard",
+                "gc",
+                "--dry-run",
+                "-json",
+                "--consul-prefix",
+                "x/",
+            ]
+            .map(std::ffi::OsString::from),
+        );
+        let cli = Cli::try_parse_from(args).unwrap();
+        let Command::Gc(gc) = cli.command else {
+            panic!("not gc")
+        };
+        assert!(gc.dry_run && gc.json);
+        let c = gc.config.load(&EnvMap::new()).unwrap().config;
+        assert_eq!(c.consul.prefix, "x/");
     }
 
     #[test]

@@ -15,6 +15,7 @@ pub mod logship;
 pub mod nomad;
 pub mod observe;
 pub mod operator;
+pub mod operator_gc;
 pub mod runtime;
 pub mod secret;
 pub mod telemetry;

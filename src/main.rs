@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Parser;
 use prometheus::Registry;
-use shepard::cli::{AgentArgs, Cli, Command, ConfigCommand};
+use shepard::cli::{AgentArgs, Cli, Command, ConfigCommand, GcArgs};
 use shepard::config::{self, Config, ConfigError};
 use shepard::telemetry::{self, Readiness, build_info};
 
@@ -32,6 +32,7 @@ fn main() -> ExitCode {
             command: ConfigCommand::Check(args),
         } => config_check(&args),
         Command::Agent(args) => agent(&args),
+        Command::Gc(args) => gc(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -95,6 +96,32 @@ fn agent(args: &AgentArgs) -> anyhow::Result<()> {
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(serve_agent(config))
+}
+
+/// `shepard gc`: one pass now; logs (deletes, refusals) go to stderr, the report to stdout.
+fn gc(args: &GcArgs) -> anyhow::Result<()> {
+    let env = config::process_env();
+    let resolved = args.config.load(&env)?;
+    resolved.check_token_files()?;
+    let config = resolved.config;
+    telemetry::logging::init(
+        "warn",
+        config.log_format,
+        env.get("RUST_LOG").map(String::as_str),
+    )?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let options = shepard::operator_gc::GcOptions {
+        dry_run: args.dry_run,
+        json: args.json,
+    };
+    runtime.block_on(async {
+        let mut out = std::io::stdout().lock();
+        shepard::operator_gc::run(&config, options, &mut out).await
+    })?;
+    Ok(())
 }
 
 async fn serve_agent(config: Config) -> anyhow::Result<()> {

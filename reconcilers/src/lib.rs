@@ -4,7 +4,8 @@
 //!
 //! - [`task::reconcile_task`]: one allocation's task on this node (the restart phase machine).
 //! - [`rollout::reconcile_rollout`]: one task across the cluster (the rollout record).
-//! - [`gc::reconcile_gc`]: deletion of keys whose allocation, job or node is gone.
+//! - [`gc::reconcile_gc`]: deletion of keys whose allocation, job or node is gone;
+//!   [`gc::lead::lead_gc`]: which agent collects the cluster-wide keys.
 
 pub mod action;
 pub mod context;

@@ -1,7 +1,13 @@
-//! `shepard agent`: finds its node, keeps its session, runs the watches, and runs the task and
-//! rollout reconcilers over their work queues until shutdown; then releases what it holds.
+//! `shepard agent`: finds its node, keeps its session, runs the watches, and runs the task,
+//! rollout and GC reconcilers over their work queues until shutdown; then releases what it
+//! holds.
 
 pub mod clients;
+pub mod gc;
+pub mod gc_drive;
+pub mod gc_metrics;
+mod gc_recent;
+pub mod gc_snapshot;
 pub mod ids;
 pub mod keys;
 pub mod logs;

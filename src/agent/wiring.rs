@@ -1,6 +1,6 @@
 //! How the agent's parts are connected: clients and metrics, the watches feeding the store,
-//! the session, the two work queues and their controllers, the enqueuer that turns every
-//! change into reconcile keys, the periodic resync, and the orderly shutdown.
+//! the session, the work queues and their controllers (task, rollout, gc), the enqueuer that
+//! turns every change into reconcile keys, the periodic resync, and the orderly shutdown.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -16,6 +16,8 @@ use shepard_reconcilers::settings::AgentDefaults;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
+use super::gc::{GcKey, GcReconciler};
+use super::gc_metrics::GcMetrics;
 use super::keys::{Wanted, wanted};
 use super::logs::{LogForwarding, NodeTags};
 use super::metrics::DomainMetrics;
@@ -30,6 +32,7 @@ use crate::api_metrics::ApiMetrics;
 use crate::apply::Applier;
 use crate::config::Config;
 use crate::consul::ConsulClient;
+use crate::observe::cluster::{ClusterStore, ClusterWatches};
 use crate::observe::file_watcher::FileWatcher;
 use crate::observe::store::Store;
 use crate::observe::watchers::{self, JobAllocWatches};
@@ -49,6 +52,7 @@ pub async fn run(
     let api_metrics = ApiMetrics::register(registry)?;
     let runtime_metrics = RuntimeMetrics::register(registry)?;
     let domain_metrics = DomainMetrics::register(registry)?;
+    let gc_metrics = GcMetrics::register(registry)?;
     let consul = clients::consul(config, api_metrics.clone())?;
     let nomad = clients::nomad(config, api_metrics.clone())?;
     let consul_ready = readiness.register(readiness::CONSUL);
@@ -149,7 +153,29 @@ pub async fn run(
         rollout_queue.clone(),
         Arc::new(RolloutReconciler(shared.clone())),
         ROLLOUT_WORKERS,
+        runtime_metrics.clone(),
+    ));
+    let gc_queue: WorkQueue<GcKey> =
+        WorkQueue::new(runtime_metrics.queue("gc"), Backoff::default());
+    let cluster = ClusterStore::new();
+    let gc = GcReconciler::new(
+        shared.clone(),
+        cluster.clone(),
+        gc_metrics,
+        config.rollout_history,
+    );
+    controllers.spawn(controller::run(
+        gc_queue.clone(),
+        Arc::new(gc),
+        1,
         runtime_metrics,
+    ));
+    background.spawn(super::gc_drive::drive(
+        shared.clone(),
+        gc_queue.clone(),
+        cluster.clone(),
+        ClusterWatches::new(nomad.clone(), cluster, api_metrics.clone()),
+        config.resync_interval,
     ));
     background.spawn(enqueue(
         shared.clone(),
@@ -170,6 +196,7 @@ pub async fn run(
     tracing::info!("stopping: no new reconciles; releasing locks and the session");
     task_queue.shut_down();
     rollout_queue.shut_down();
+    gc_queue.shut_down();
     if let Some(logs) = &logs {
         logs.stop_reconciles();
     }

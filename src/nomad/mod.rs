@@ -4,12 +4,14 @@
 //! - `client.rs`: [`NomadClient`] and the plumbing every request shares.
 //! - `endpoints.rs`: one method per endpoint; blocking reads return [`Indexed`](crate::blocking::Indexed).
 //! - `error.rs`: [`NomadError`].
+//! - `listings.rs`: the cluster-wide job and allocation listings garbage collection reads.
 //! - `local_node.rs`: [`LocalNode`], the node shepard runs on.
 //! - `models/`: the API documents.
 
 mod client;
 mod endpoints;
 mod error;
+mod listings;
 mod local_node;
 pub mod models;
 
@@ -18,4 +20,5 @@ pub use client::{
 };
 pub use endpoints::op;
 pub use error::NomadError;
+pub use listings::JobListStub;
 pub use local_node::LocalNode;

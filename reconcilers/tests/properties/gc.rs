@@ -1,9 +1,13 @@
-//! GC never deletes a key that names a running allocation, nor one outside the prefix.
+//! GC never deletes a key that names a running allocation, nor one outside the prefix; a
+//! node pass deletes only this node's `keys/` and `state/` entries.
 
 use std::collections::BTreeMap;
 
 use proptest::prelude::*;
-use shepard_reconcilers::gc::{GcAlloc, GcJob, GcNode, GcObservation, NodeStatus, reconcile_gc};
+use shepard_reconcilers::gc::{
+    GcAlloc, GcJob, GcNode, GcObservation, GcPass, GcScope, NodeStatus, reconcile_gc,
+    reconcile_gc_pass,
+};
 use shepard_reconcilers::model::{AllocStatus, ClientStatus, DesiredStatus, KvView};
 use shepard_reconcilers::{Action, Context, Key};
 
@@ -61,6 +65,16 @@ proptest! {
                 prop_assert!(!live.contains_key(key), "deleted {} of a running alloc", key);
                 prop_assert!(key.starts_with("shepard/"), "deleted {} outside the prefix", key);
             }
+        }
+        let node_pass = GcPass { scope: GcScope::Node, rollout_history: None };
+        let local = reconcile_gc_pass(&obs, &node_pass, &Context::new("n0"), t(100_000));
+        for deletion in &local.deletions {
+            let key = &deletion.key;
+            prop_assert!(!live.contains_key(key), "node pass deleted {} of a running alloc", key);
+            prop_assert!(
+                key.starts_with("shepard/keys/n0/") || key.starts_with("shepard/state/n0/"),
+                "node pass deleted {} of another node or the cluster", key
+            );
         }
     }
 }

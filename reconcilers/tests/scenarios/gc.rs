@@ -3,13 +3,17 @@
 use std::time::Duration;
 
 use insta::assert_yaml_snapshot;
-use shepard_reconcilers::gc::{GcAlloc, GcJob, GcNode, GcObservation, NodeStatus, reconcile_gc};
+use shepard_reconcilers::gc::{
+    GcAlloc, GcDecision, GcJob, GcNode, GcObservation, GcPass, GcScope, NodeStatus, reconcile_gc,
+    reconcile_gc_pass,
+};
 use shepard_reconcilers::model::{
-    AllocStatus, ClientStatus, DesiredStatus, KvEntry, KvView, SessionId, TaskId,
+    AllocStatus, ClientStatus, DesiredStatus, KvEntry, KvView, RolloutState, SessionId, SlotHolder,
+    TaskId,
 };
 use shepard_reconcilers::{Context, Decision, Key};
 
-use super::fixture::{in_sync_record, running, t, task_id};
+use super::fixture::{in_sync_record, rollout_record, running, t, task_id, triggered_record};
 
 struct Gc {
     ctx: Context,
@@ -105,16 +109,43 @@ impl Gc {
             .key(Key::state("n2", "b1", "app"), None)
     }
 
-    fn decide(&self) -> Decision {
-        let obs = GcObservation {
+    fn value(mut self, key: Key, value: String, session: Option<&str>) -> Self {
+        self = self.key(key.clone(), session);
+        if let Some(entry) = self.kv.get_mut(&key.render(&self.ctx.prefix)) {
+            entry.value = Some(value);
+        }
+        self
+    }
+
+    fn observation(&self) -> GcObservation<'_> {
+        GcObservation {
             kv: &self.kv,
             allocs: self.allocs.clone(),
             jobs: self.jobs.clone(),
             nodes: self.nodes.clone(),
             nodes_listed_since: t(0),
-        };
-        reconcile_gc(&obs, &self.ctx, t(100))
+        }
     }
+
+    fn decide(&self) -> Decision {
+        reconcile_gc(&self.observation(), &self.ctx, t(100))
+    }
+
+    /// A pass of `scope` keeping complete rollouts for 60 s.
+    fn pass(&self, scope: GcScope) -> GcDecision {
+        let pass = GcPass {
+            scope,
+            rollout_history: Some(Duration::from_secs(60)),
+        };
+        reconcile_gc_pass(&self.observation(), &pass, &self.ctx, t(100))
+    }
+}
+
+/// A rollout record of `state` that finished at t(`finished`).
+fn finished_rollout(state: RolloutState, finished: i64) -> String {
+    let mut record = rollout_record(state);
+    record.finished_at = Some(t(finished));
+    record.to_json()
 }
 
 #[test]
@@ -225,4 +256,91 @@ fn trigger_keys_with_slashes_in_the_job_name_match_their_alloc() {
     );
     g.allocs[0].job_name = "batch/dispatch-1".into();
     assert_yaml_snapshot!(g.decide());
+}
+
+#[test]
+fn a_node_pass_collects_only_this_nodes_keys() {
+    let gone = TaskId::new("default", "gone", "g", "t");
+    let mut g = Gc::new()
+        .with_alloc_keys()
+        .key(Key::Agent { node: "n3".into() }, None)
+        .key(Key::Rollout(gone.clone()), None)
+        .key(Key::TaskLock(gone), None);
+    g.allocs[0].status = complete();
+    g.allocs[1].status = complete();
+    g.nodes.remove(1);
+    assert_yaml_snapshot!(g.pass(GcScope::Node));
+}
+
+#[test]
+fn a_cluster_pass_gives_each_deletion_its_reason() {
+    let gone = TaskId::new("default", "gone", "g", "t");
+    let mut g = Gc::new()
+        .with_alloc_keys()
+        .key(Key::Rollout(gone), None)
+        .value(
+            Key::Rollout(task_id()),
+            finished_rollout(RolloutState::Complete, 0),
+            None,
+        );
+    g.allocs[0].status = complete();
+    g.nodes[1] = GcNode {
+        name: "n2".into(),
+        status: NodeStatus::Absent,
+        since: t(-4000),
+    };
+    g.allocs[1].status = complete();
+    assert_yaml_snapshot!(g.pass(GcScope::Cluster));
+}
+
+#[test]
+fn complete_rollouts_are_kept_for_the_history_and_aborted_ones_for_good() {
+    let other = TaskId::new("default", "web", "web", "sidecar");
+    let third = TaskId::new("default", "web", "api", "app");
+    let g = Gc::new()
+        .value(
+            Key::Rollout(task_id()),
+            finished_rollout(RolloutState::Complete, 70),
+            None,
+        )
+        .value(
+            Key::Rollout(other),
+            finished_rollout(RolloutState::Aborted, 0),
+            None,
+        )
+        .value(
+            Key::Rollout(third),
+            finished_rollout(RolloutState::Complete, 30),
+            None,
+        );
+    assert_yaml_snapshot!(g.pass(GcScope::Cluster));
+}
+
+#[test]
+fn a_stopped_allocs_record_is_kept_while_it_claims_or_holds_a_slot() {
+    let holder = SlotHolder {
+        alloc_id: "a9".into(),
+        node: "n1".into(),
+        acquired_at: t(90),
+    };
+    let g = Gc::new()
+        .value(
+            Key::state("n1", "a8", "app"),
+            triggered_record(0).to_json(),
+            None,
+        )
+        .key(Key::state("n1", "a9", "app"), None)
+        .value(
+            Key::Slot(task_id(), 1),
+            serde_json::to_string(&holder).unwrap(),
+            Some("s-self"),
+        )
+        .key(Key::state("n1", "a7", "app"), None);
+    assert_yaml_snapshot!(g.pass(GcScope::Node));
+}
+
+#[test]
+fn the_gc_lock_is_neither_reported_nor_deleted() {
+    let g = Gc::new().raw("shepard/locks/gc");
+    assert_yaml_snapshot!(g.pass(GcScope::Cluster));
 }
