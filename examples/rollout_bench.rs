@@ -25,6 +25,8 @@ const ALLOCS: u32 = 30;
 const MAX_PARALLEL: u32 = 3;
 const MIN_HEALTHY: Duration = Duration::from_secs(1);
 const ROLLOUT_CHECK_INTERVAL: Duration = Duration::from_millis(250);
+const REQUESTS: &str = "shepard_api_requests_total";
+const KV_WATCH_OP: &str = "op=\"kv_list\"";
 const IDLE_CHECK_INTERVAL: Duration = Duration::from_secs(10);
 
 struct Options {
@@ -66,7 +68,10 @@ async fn main() -> anyhow::Result<()> {
     let options = options()?;
     let started = Instant::now();
     let shepard = locate_binary("shepard");
-    println!("shepard rollout benchmark (binaries: {})", shepard.display());
+    println!(
+        "shepard rollout benchmark (binaries: {})",
+        shepard.display()
+    );
 
     let rollouts = measure_rollouts(&shepard, options.rollouts).await?;
     let idle = measure_idle(&shepard, options.idle_allocs, options.idle_secs).await?;
@@ -106,7 +111,10 @@ async fn main() -> anyhow::Result<()> {
     );
     let hand_off = median(&rollouts.hand_offs);
     row(
-        &format!("hand-off: in_sync → next trigger (n={})", rollouts.hand_offs.len()),
+        &format!(
+            "hand-off: in_sync → next trigger (n={})",
+            rollouts.hand_offs.len()
+        ),
         format!("{:.1} ms", ms(hand_off)),
         "≤ 20 ms",
         hand_off <= Duration::from_millis(20),
@@ -126,7 +134,10 @@ async fn main() -> anyhow::Result<()> {
         over <= 0.10,
     );
     row(
-        &format!("idle, {} allocs: requests/s beyond watches", options.idle_allocs),
+        &format!(
+            "idle, {} allocs: requests/s beyond watches",
+            options.idle_allocs
+        ),
         format!("{other_rate:.3} /s"),
         "≤ 0.1 /s",
         other_rate <= 0.1,
@@ -151,7 +162,10 @@ async fn main() -> anyhow::Result<()> {
         idle::WATCH_OPS
     );
     for ((api, op), n) in &idle.per_op {
-        println!("  {api:<7} {op:<20} {n:>5}  ({:.3} /s)", idle.per_second(*n));
+        println!(
+            "  {api:<7} {op:<20} {n:>5}  ({:.3} /s)",
+            idle.per_second(*n)
+        );
     }
     println!(
         "  watches {:.3} /s, other {:.3} /s",
@@ -189,8 +203,11 @@ async fn measure_rollouts(
     };
     for round in 1..=rollouts {
         let before = world.rollout().await?.map_or(0, |r| r.generation);
+        let kv_watch_calls = world.metric_sum_where(REQUESTS, KV_WATCH_OP);
         world.put_config(&format!("name: round {round}\n")).await?;
-        let record = world.wait_complete(before, Duration::from_secs(180)).await?;
+        let record = world
+            .wait_complete(before, Duration::from_secs(180))
+            .await?;
         let wall = record
             .finished_at
             .unwrap_or(record.updated_at)
@@ -201,13 +218,24 @@ async fn measure_rollouts(
             .await;
         let first_wave = generation.first_wave();
         let hand_offs = generation.hand_offs();
+        let kv_watch_rate = (world.metric_sum_where(REQUESTS, KV_WATCH_OP) - kv_watch_calls)
+            / wall.as_secs_f64()
+            / NODES as f64;
         let mut detections = Vec::new();
+        let mut to_drift = Vec::new();
+        let mut drift_to_rollout = Vec::new();
+        let mut rollout_to_trigger = Vec::new();
         for t in &first_wave {
             let alloc = world.alloc_timing(&t.alloc_id).await?;
             let Some(rewritten) = alloc.config_mtime else {
                 continue;
             };
             let trigger = t.triggered_at.since(rewritten);
+            if let Some(drift) = t.drift_detected_at {
+                to_drift.push(drift.since(rewritten));
+                drift_to_rollout.push(record.created_at.since(drift));
+            }
+            rollout_to_trigger.push(t.triggered_at.since(record.created_at));
             m.detection_trigger.push(trigger);
             detections.push(ms(trigger));
             if let Some(signaled) = alloc.last_restart_signaled {
@@ -226,6 +254,13 @@ async fn measure_rollouts(
             detections.iter().map(|d| d.round()).collect::<Vec<_>>(),
             ms(median(&hand_offs)),
             hand_offs.len()
+        );
+        println!(
+            "    first wave, medians: file → drift_detected_at {:.0} ms, → rollout created_at \
+             {:.0} ms, → triggered_at {:.0} ms; KV prefix watch calls {kv_watch_rate:.2} /s per agent",
+            ms(median(&to_drift)),
+            ms(median(&drift_to_rollout)),
+            ms(median(&rollout_to_trigger)),
         );
         m.hand_offs.extend(hand_offs);
         m.walls.push(wall);

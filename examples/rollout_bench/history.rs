@@ -117,6 +117,8 @@ pub struct Trigger {
     pub alloc_id: String,
     pub slot: u32,
     pub triggered_at: Timestamp,
+    /// When the agent first saw the drift this restart rolls out.
+    pub drift_detected_at: Option<Timestamp>,
     /// Trigger → the record's first `verifying` version (the agent saw it healthy).
     pub restart: Option<Duration>,
 }
@@ -162,6 +164,7 @@ impl Generation {
                 alloc_id: key.split('/').nth(3).unwrap_or_default().to_string(),
                 slot,
                 triggered_at,
+                drift_detected_at: first.drift_detected_at,
                 restart,
             });
             for pair in records.windows(2) {

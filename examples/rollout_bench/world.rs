@@ -195,6 +195,12 @@ impl BenchWorld {
 
     /// Sum over every agent of the samples of `name`.
     pub fn metric_sum(&self, name: &str) -> f64 {
+        self.metric_sum_where(name, "")
+    }
+
+    /// Sum over every agent of the samples of `name` whose series contains `label` (e.g.
+    /// `op="kv_list"`).
+    pub fn metric_sum_where(&self, name: &str, label: &str) -> f64 {
         self.cluster
             .agents
             .iter()
@@ -205,7 +211,9 @@ impl BenchWorld {
                     .filter_map(|l| {
                         let (series, value) = l.rsplit_once(' ')?;
                         let metric = series.split_once('{').map_or(series, |(m, _)| m);
-                        (metric == name).then(|| value.parse::<f64>().ok()).flatten()
+                        (metric == name && series.contains(label))
+                            .then(|| value.parse::<f64>().ok())
+                            .flatten()
                     })
                     .collect::<Vec<_>>()
             })
