@@ -61,6 +61,7 @@ fn agent_registry() -> Registry {
     let api = ApiMetrics::register(&registry).unwrap();
     let runtime = RuntimeMetrics::register(&registry).unwrap();
     let domain = DomainMetrics::register(&registry).unwrap();
+    shepard::agent::gc_metrics::GcMetrics::register(&registry).unwrap();
 
     api.observe_request(Api::Consul, "kv_list", Some(200), Duration::from_millis(3));
     api.index_reset(Api::Consul, "kv");
