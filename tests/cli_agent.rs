@@ -75,7 +75,17 @@ fn agent_serves_telemetry_logs_json_and_stops_on_sigterm() {
 
     let (status, body) = http_get(&format!("http://{listen}/healthz"));
     assert_eq!((status, body.as_str()), (200, "ok\n"));
-    let (status, body) = http_get(&format!("http://{listen}/readyz"));
+    // Until the agent has registered its conditions /readyz says "starting"; then it names
+    // the condition that fails (nothing answers on the default Consul address).
+    let (status, body) = poll::until(
+        "/readyz to name the consul condition",
+        Duration::from_secs(10),
+        Duration::from_millis(20),
+        || {
+            let (status, body) = http_get(&format!("http://{listen}/readyz"));
+            body.contains("consul:").then_some((status, body))
+        },
+    );
     assert_eq!(status, 503);
     assert!(body.contains("consul: not ready"), "{body}");
     let (status, body) = http_get(&format!("http://{listen}/metrics"));
