@@ -107,42 +107,19 @@ impl World {
         entries.len()
     }
 
-    /// What every passing instance answers on `/`.
+    /// What every registered instance answers on `/`, sorted.
     pub async fn greetings(&self, job: &str) -> Vec<String> {
-        let url = format!(
-            "{}/v1/health/service/{job}-greeter",
-            self.cluster.consul.http_addr()
-        );
-        let entries: Vec<Value> = self
-            .http
-            .get(url)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let mut greetings = Vec::new();
-        for entry in entries {
-            let port = entry["Service"]["Port"].as_u64().unwrap();
-            let body = self
-                .http
-                .get(format!("http://127.0.0.1:{port}/"))
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap();
-            greetings.push(body.trim().to_string());
-        }
-        greetings
+        self.greetings_of(job, "").await
     }
 
     /// Greetings of the instances whose check passes, sorted.
     pub async fn passing_greetings(&self, job: &str) -> Vec<String> {
+        self.greetings_of(job, "?passing=true").await
+    }
+
+    async fn greetings_of(&self, job: &str, filter: &str) -> Vec<String> {
         let url = format!(
-            "{}/v1/health/service/{job}-greeter?passing=true",
+            "{}/v1/health/service/{job}-greeter{filter}",
             self.cluster.consul.http_addr()
         );
         let entries: Vec<Value> = self
