@@ -149,19 +149,9 @@ impl World {
 
     /// The rendered `file` (under the task's `local/`) of every running allocation of `job`.
     pub async fn rendered_files(&self, job: &str, file: &str) -> Vec<std::path::PathBuf> {
-        let url = format!("{}/v1/job/{job}/allocations", self.nomad());
-        let allocs: Vec<Value> = self
-            .http
-            .get(url)
-            .send()
+        self.running_alloc_json(job)
             .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        allocs
             .iter()
-            .filter(|a| a["ClientStatus"] == "running")
             .map(|a| {
                 self.cluster
                     .sim
@@ -175,7 +165,8 @@ impl World {
             .collect()
     }
 
-    pub async fn running_allocs(&self, job: &str) -> Vec<AllocView> {
+    /// Nomad's listing of `job`'s running allocations.
+    async fn running_alloc_json(&self, job: &str) -> Vec<Value> {
         let url = format!("{}/v1/job/{job}/allocations", self.nomad());
         let allocs: Vec<Value> = self
             .http
@@ -187,8 +178,15 @@ impl World {
             .await
             .unwrap();
         allocs
-            .iter()
+            .into_iter()
             .filter(|a| a["ClientStatus"] == "running")
+            .collect()
+    }
+
+    pub async fn running_allocs(&self, job: &str) -> Vec<AllocView> {
+        self.running_alloc_json(job)
+            .await
+            .iter()
             .map(|a| AllocView {
                 id: a["ID"].as_str().unwrap().to_string(),
                 restarts: a["TaskStates"]["greet"]["Restarts"].as_u64().unwrap_or(0),
