@@ -10,6 +10,15 @@ use serde::{Deserialize, Serialize};
 use crate::keys::KeyKind;
 use crate::model::{AllocRecord, LockHolder, RolloutRecord, SessionId, SlotHolder, TaskId};
 
+/// A key that must still be at `index` (its `ModifyIndex`) for an action to apply.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockAt {
+    /// The lock key (full).
+    pub key: String,
+    /// The `ModifyIndex` observed.
+    pub index: u64,
+}
+
 /// The lock whose holder must still be us when an action runs: the agent re-reads `key` with
 /// `?consistent` and checks its `Session` is `session` before acting (the sequencer check).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -38,7 +47,12 @@ pub struct RolloutGuard {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "action", rename_all = "snake_case")]
 pub enum Action {
-    /// `PUT key?acquire=session` with the holder JSON as value; `false` is a failure.
+    /// Takes the slot's lock for `session` with the holder JSON as value, only if the key is
+    /// still as observed (`index`: its `ModifyIndex`, `None`: absent) — one transaction of
+    /// `check-index` (or `check-not-exists`) and `lock`. The check matters because every
+    /// allocation of a node shares the agent's session, and Consul lets a session re-acquire
+    /// a lock it holds: without it one allocation could take over a slot another allocation
+    /// of the same node holds, from a listing older than that other's acquire.
     AcquireSlot {
         /// The slot key (full).
         key: String,
@@ -48,8 +62,12 @@ pub enum Action {
         session: SessionId,
         /// The value to store (`SlotHolder::to_json`).
         holder: SlotHolder,
+        /// The key's `ModifyIndex` in the listing the decision was made from.
+        index: Option<u64>,
     },
-    /// `PUT key?release=session` with an empty value (the holder is cleared).
+    /// Releases the slot's lock with an empty value (the holder is cleared), only if the key
+    /// is still at `index`: the release must not free a slot that another allocation of this
+    /// node has taken over since the listing.
     ReleaseSlot {
         /// The slot key (full).
         key: String,
@@ -57,6 +75,8 @@ pub enum Action {
         n: u32,
         /// Our session.
         session: SessionId,
+        /// The key's `ModifyIndex` in the listing the decision was made from.
+        index: u64,
     },
     /// Plain `PUT` of `token` to the trigger key, after the guards' checks.
     WriteTrigger {
@@ -90,6 +110,11 @@ pub enum Action {
         record: AllocRecord,
         /// The `ModifyIndex` it was read at.
         cas: u64,
+        /// For a record that newly claims a slot: the slot lock, which must still be at the
+        /// index at which the listing showed it held by us for this allocation. The claim and
+        /// the check are one transaction, so a claim is only ever written while its lock is
+        /// ours — and anyone who later sees the lock change also sees the claim.
+        lock: Option<LockAt>,
     },
     /// `PUT key?acquire=session` of the rollout leader lock.
     AcquireTaskLock {

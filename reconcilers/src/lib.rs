@@ -21,7 +21,7 @@ pub mod task;
 pub mod time;
 
 pub use action::{
-    Action, Decision, Event, LockGuard, Problem, ProblemKind, RestartResult, RolloutGuard,
+    Action, Decision, Event, LockAt, LockGuard, Problem, ProblemKind, RestartResult, RolloutGuard,
 };
 pub use context::Context;
 pub use keys::{Key, KeyKind, Prefix};

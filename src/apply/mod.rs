@@ -1,5 +1,6 @@
 //! Carries out the reconcilers' actions against Consul and Nomad, in order, stopping at the
-//! first that fails. Every shared write is a CAS or a session acquire; a trigger or a restart
+//! first that fails. Every shared write is a CAS or a session acquire (slot locks and slot
+//! claims in a transaction with an index check); a trigger or a restart
 //! call is preceded by the sequencer check — a `?consistent` read proving our session still
 //! holds the slot (and, for a new restart, that the rollout is still rolling) — so a stale
 //! view or a lost session can never restart anything.
@@ -8,7 +9,9 @@ use shepard_reconcilers::model::{RolloutRecord, RolloutState};
 use shepard_reconcilers::{Action, LockGuard, RolloutGuard};
 
 use crate::agent::metrics::DomainMetrics;
-use crate::consul::{Consistency, ConsulClient, ConsulError, LOCK_FLAG_VALUE, SLOT_FLAG_VALUE};
+use crate::consul::{
+    Consistency, ConsulClient, ConsulError, LOCK_FLAG_VALUE, SLOT_FLAG_VALUE, TxnOp,
+};
 use crate::nomad::{NomadClient, NomadError};
 
 /// Why an action was not carried out.
@@ -60,17 +63,41 @@ impl Applier {
                 key,
                 session,
                 holder,
+                index,
                 ..
             } => {
-                let value = holder.to_json();
-                consul
-                    .kv_acquire(key, session.as_str(), value.as_bytes(), SLOT_FLAG_VALUE)
-                    .await?;
+                let unchanged = match index {
+                    Some(index) => TxnOp::CheckIndex {
+                        key: key.clone(),
+                        index: *index,
+                    },
+                    None => TxnOp::CheckNotExists { key: key.clone() },
+                };
+                let lock = TxnOp::Lock {
+                    key: key.clone(),
+                    session: session.as_str().to_owned(),
+                    value: holder.to_json().into_bytes(),
+                    flags: SLOT_FLAG_VALUE,
+                };
+                consul.kv_txn(&[unchanged, lock]).await?;
             }
-            Action::ReleaseSlot { key, session, .. } => {
-                consul
-                    .kv_release(key, session.as_str(), b"", SLOT_FLAG_VALUE)
-                    .await?;
+            Action::ReleaseSlot {
+                key,
+                session,
+                index,
+                ..
+            } => {
+                let unchanged = TxnOp::CheckIndex {
+                    key: key.clone(),
+                    index: *index,
+                };
+                let unlock = TxnOp::Unlock {
+                    key: key.clone(),
+                    session: session.as_str().to_owned(),
+                    value: Vec::new(),
+                    flags: SLOT_FLAG_VALUE,
+                };
+                consul.kv_txn(&[unchanged, unlock]).await?;
             }
             Action::WriteTrigger {
                 key,
@@ -90,10 +117,33 @@ impl Applier {
                 self.check_guards(guard, rollout.as_ref()).await?;
                 self.nomad.restart_allocation_task(alloc_id, task).await?;
             }
-            Action::WriteAllocRecord { key, record, cas } => {
+            Action::WriteAllocRecord {
+                key,
+                record,
+                cas,
+                lock: None,
+            } => {
                 consul
                     .kv_cas(key, record.to_json().as_bytes(), 0, *cas)
                     .await?;
+            }
+            Action::WriteAllocRecord {
+                key,
+                record,
+                cas,
+                lock: Some(lock),
+            } => {
+                let lock_unchanged = TxnOp::CheckIndex {
+                    key: lock.key.clone(),
+                    index: lock.index,
+                };
+                let write = TxnOp::Cas {
+                    key: key.clone(),
+                    value: record.to_json().into_bytes(),
+                    flags: 0,
+                    index: *cas,
+                };
+                consul.kv_txn(&[lock_unchanged, write]).await?;
             }
             Action::AcquireTaskLock {
                 key,

@@ -16,6 +16,8 @@ pub enum RefusedWrite {
     DeleteCas,
     /// A plain `PUT` or `DELETE` answered `false` (not expected from Consul).
     Write,
+    /// `PUT /v1/txn` rolled back (`409`): a check failed, a lock is held, a CAS index moved.
+    Transaction,
 }
 
 impl fmt::Display for RefusedWrite {
@@ -26,6 +28,7 @@ impl fmt::Display for RefusedWrite {
             RefusedWrite::Release => "release",
             RefusedWrite::DeleteCas => "check-and-set delete",
             RefusedWrite::Write => "write",
+            RefusedWrite::Transaction => "transaction",
         })
     }
 }

@@ -14,6 +14,7 @@ mod semaphore;
 mod session;
 mod session_renewal;
 mod status;
+mod txn;
 
 pub use agent_self::{AgentSelf, AgentSelfConfig};
 pub use client::{Consistency, ConsulClient, DEFAULT_REQUEST_TIMEOUT, DEFAULT_WAIT, MAX_WAIT};
@@ -24,3 +25,4 @@ pub use lock::{LOCK_FLAG_VALUE, Lock, LockAttempt};
 pub use semaphore::{SLOT_FLAG_VALUE, Semaphore, Slot, SlotHolder};
 pub use session::{ServiceCheckRef, SessionBehavior, SessionInfo, SessionRequest};
 pub use session_renewal::{LostReason, SessionHealth, SessionKeeper};
+pub use txn::TxnOp;

@@ -17,7 +17,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::action::{Action, Decision, Event, LockGuard, ProblemKind, RestartResult, RolloutGuard};
+use crate::action::{
+    Action, Decision, Event, LockAt, LockGuard, ProblemKind, RestartResult, RolloutGuard,
+};
 use crate::context::Context;
 use crate::keys::Key;
 use crate::model::{
@@ -190,10 +192,22 @@ impl Step<'_, '_> {
     }
 
     /// Writes `record` (by CAS) unless it says what the stored one says.
-    fn write_record(&mut self, mut record: AllocRecord) {
+    fn write_record(&mut self, record: AllocRecord) {
         if self.record.as_ref().is_some_and(|r| r.same_as(&record)) {
             return;
         }
+        self.push_record(record, None);
+    }
+
+    /// Writes `record`, which newly claims slot `n`, together with the check that the slot's
+    /// lock is still as the listing shows it: held by our session for this allocation.
+    fn write_claim(&mut self, record: AllocRecord, n: u32) {
+        let key = self.slot_key(n);
+        let index = self.obs.kv.get(&key).map_or(0, |e| e.modify_index);
+        self.push_record(record, Some(LockAt { key, index }));
+    }
+
+    fn push_record(&mut self, mut record: AllocRecord, lock: Option<LockAt>) {
         debug_assert!(!self.record_written, "one record write per decision");
         self.record_written = true;
         record.updated_at = self.now;
@@ -201,7 +215,13 @@ impl Step<'_, '_> {
             key: self.record_key.clone(),
             record,
             cas: self.cas,
+            lock,
         });
+    }
+
+    /// The `ModifyIndex` of slot `n`'s lock in the listing, if the key exists.
+    fn slot_index(&self, n: u32) -> Option<u64> {
+        self.obs.kv.get(&self.slot_key(n)).map(|e| e.modify_index)
     }
 
     fn slot_key(&self, n: u32) -> String {
@@ -224,10 +244,13 @@ impl Step<'_, '_> {
         for n in self.held() {
             if Some(n) != keep {
                 let key = self.slot_key(n);
+                // Held, so present in the listing.
+                let index = self.slot_index(n).unwrap_or(0);
                 self.decision.push(Action::ReleaseSlot {
                     key,
                     n,
                     session: session.clone(),
+                    index,
                 });
             }
         }
@@ -240,11 +263,13 @@ impl Step<'_, '_> {
             acquired_at: self.now,
         };
         let key = self.slot_key(n);
+        let index = self.slot_index(n);
         self.decision.push(Action::AcquireSlot {
             key,
             n,
             session: session.clone(),
             holder,
+            index,
         });
     }
 

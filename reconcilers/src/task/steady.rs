@@ -148,7 +148,7 @@ fn trigger(
     record.generation = s.rollout.as_ref().map(|r| r.generation);
     record.restarts_at_trigger = s.obs.run.as_ref().map(|r| r.restarts);
     record.run_started_at = Some(started);
-    s.write_record(record);
+    s.write_claim(record, n);
     let token = s.token;
     s.trigger(n, session, token, true);
     s.decision.push(Action::Emit(Event::RestartTriggered {

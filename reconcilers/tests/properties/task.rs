@@ -272,9 +272,17 @@ impl World {
     fn apply(&mut self, actions: &[Action]) {
         for action in actions {
             let ok = match action {
-                Action::WriteAllocRecord { key, record, cas } => {
+                Action::WriteAllocRecord {
+                    key,
+                    record,
+                    cas,
+                    lock,
+                } => {
                     let current = self.kv.get(key).map_or(0, |e| e.modify_index);
-                    if current != *cas {
+                    let lock_moved = lock.as_ref().is_some_and(|l| {
+                        self.kv.get(&l.key).map(|e| e.modify_index) != Some(l.index)
+                    });
+                    if current != *cas || lock_moved {
                         false
                     } else {
                         put_raw(&mut self.kv, key, record.to_json(), None);
@@ -285,21 +293,29 @@ impl World {
                     key,
                     session,
                     holder,
+                    index,
                     ..
                 } => {
-                    let free = self
-                        .kv
-                        .get(key)
-                        .and_then(|e| e.session.clone())
-                        .is_none_or(|s| s == *session);
+                    let free = self.kv.get(key).map(|e| e.modify_index) == *index
+                        && self
+                            .kv
+                            .get(key)
+                            .and_then(|e| e.session.clone())
+                            .is_none_or(|s| s == *session);
                     if free {
                         put_raw(&mut self.kv, key, holder.to_json(), Some(session.clone()));
                     }
                     free
                 }
-                Action::ReleaseSlot { key, session, .. } => {
-                    let mine =
-                        self.kv.get(key).and_then(|e| e.session.clone()) == Some(session.clone());
+                Action::ReleaseSlot {
+                    key,
+                    session,
+                    index,
+                    ..
+                } => {
+                    let mine = self.kv.get(key).map(|e| e.modify_index) == Some(*index)
+                        && self.kv.get(key).and_then(|e| e.session.clone())
+                            == Some(session.clone());
                     if mine {
                         put_raw(&mut self.kv, key, String::new(), None);
                     }

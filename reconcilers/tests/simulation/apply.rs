@@ -88,7 +88,7 @@ impl World {
 
     /// Applies the agent's next action; a failure drops the rest (the reconcile ends).
     pub fn apply_next(&mut self, agent: usize) {
-        let Some(action) = self.agents[agent].pending.pop_front() else {
+        let Some((tag, action)) = self.agents[agent].pending.pop_front() else {
             return;
         };
         let shown = if self.trace {
@@ -101,18 +101,32 @@ impl World {
                 key,
                 session,
                 holder,
+                index,
                 ..
-            } => self.consul.acquire(&key, holder.to_json(), &session),
-            Action::ReleaseSlot { key, session, .. } | Action::ReleaseTaskLock { key, session } => {
-                self.consul.release(&key, &session)
+            } => {
+                self.consul.at_index(&key, index)
+                    && self.consul.acquire(&key, holder.to_json(), &session)
             }
+            Action::ReleaseSlot {
+                key,
+                session,
+                index,
+                ..
+            } => self.consul.at_index(&key, Some(index)) && self.consul.release(&key, &session),
+            Action::ReleaseTaskLock { key, session } => self.consul.release(&key, &session),
             Action::AcquireTaskLock {
                 key,
                 session,
                 holder,
             } => self.consul.acquire(&key, holder.to_json(), &session),
-            Action::WriteAllocRecord { key, record, cas } => {
-                self.consul.put_cas(&key, record.to_json(), cas)
+            Action::WriteAllocRecord {
+                key,
+                record,
+                cas,
+                lock,
+            } => {
+                lock.is_none_or(|l| self.consul.at_index(&l.key, Some(l.index)))
+                    && self.consul.put_cas(&key, record.to_json(), cas)
             }
             Action::PutRollout {
                 key,
@@ -188,7 +202,7 @@ impl World {
             );
         }
         if !ok {
-            self.agents[agent].pending.clear();
+            self.agents[agent].pending.retain(|(t, _)| *t != tag);
         }
     }
 }

@@ -83,6 +83,12 @@ impl Consul {
         self.write(key, Some(value), session);
     }
 
+    /// Whether `key` is at `index` (`None`: absent) — a transaction's `check-index` or
+    /// `check-not-exists`.
+    pub fn at_index(&self, key: &str, index: Option<u64>) -> bool {
+        self.kv.get(key).map(|e| e.modify_index) == index
+    }
+
     pub fn acquire(&mut self, key: &str, value: String, session: &SessionId) -> bool {
         if !self.session_alive(session) {
             return false;

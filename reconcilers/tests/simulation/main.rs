@@ -1,6 +1,7 @@
 //! Deterministic multi-agent simulation of shepard's decisions: M agents, N allocations of one
 //! task, one model of Consul KV and sessions, random interleavings of decisions and of the
-//! actions they return, random agent crashes and session losses, random health outcomes and bad
+//! actions they return, concurrent reconciles of one agent's allocations, decisions from stale
+//! listings, random agent crashes and session losses, random health outcomes and bad
 //! configurations. Checked at every step: never more than `max_parallel` allocations between
 //! trigger and healthy; no restart without a configuration change, none twice for one run, no
 //! new restart while the rollout is not rolling (a stuck rollout stops). At the end (faults
@@ -21,7 +22,7 @@ use std::time::Duration;
 use shepard_reconcilers::model::{AllocRecord, Phase, RolloutState};
 use shepard_reconcilers::{Key, Timestamp};
 
-use world::World;
+use world::{Reconcile, World};
 
 const RANDOM_STEPS: usize = 1500;
 const SETTLE_ROUNDS: usize = 600;
@@ -32,17 +33,23 @@ fn random_step(w: &mut World) {
     let alive = w.agents[agent].alive;
     match roll {
         0..=349 if alive => {
-            if !w.agents[agent].pending.is_empty() {
+            // Reconciles of one agent run concurrently: a new decision may come while the
+            // actions of an earlier one are still being applied.
+            if !w.agents[agent].pending.is_empty() && w.rng.chance(70) {
                 w.apply_next(agent);
             } else {
                 let mine: Vec<usize> = (0..w.allocs.len())
                     .filter(|&i| w.allocs[i].node == agent)
                     .collect();
-                if mine.is_empty() || w.rng.chance(25) {
-                    w.decide_rollout(agent);
+                let next = if mine.is_empty() || w.rng.chance(25) {
+                    Reconcile::Rollout
                 } else {
-                    let i = mine[w.rng.pick(mine.len())];
-                    w.decide_task(agent, i);
+                    Reconcile::Task(mine[w.rng.pick(mine.len())])
+                };
+                match next {
+                    r if w.busy(agent, r) => w.apply_next(agent),
+                    Reconcile::Rollout => w.decide_rollout(agent),
+                    Reconcile::Task(i) => w.decide_task(agent, i),
                 }
             }
         }

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use shepard_reconcilers::gc::{GcAlloc, GcJob, GcNode, GcObservation, NodeStatus, reconcile_gc};
 use shepard_reconcilers::model::{
-    AllocRef, AllocStatus, ChangeMode, ClientStatus, DesiredStatus, RolloutRecord, RolloutState,
-    SessionId, TaskId, TaskSpec, TemplateSpec,
+    AllocRef, AllocStatus, ChangeMode, ClientStatus, DesiredStatus, KvView, RolloutRecord,
+    RolloutState, SessionId, TaskId, TaskSpec, TemplateSpec,
 };
 use shepard_reconcilers::rollout::{Member, RolloutObservation, reconcile_rollout};
 use shepard_reconcilers::task::{TaskObservation, reconcile_task};
@@ -29,15 +29,27 @@ pub struct Params {
     pub deadline: Duration,
 }
 
+/// Which reconcile an action comes from. An agent runs reconciles of different keys
+/// concurrently, never two of one key (its work queue hands a key to one worker at a time).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reconcile {
+    Task(usize),
+    Rollout,
+}
+
 pub struct Agent {
     pub ctx: Context,
     pub alive: bool,
     pub session: Option<SessionId>,
-    pub pending: VecDeque<Action>,
+    /// Actions decided and not yet applied, with the reconcile that decided them.
+    pub pending: VecDeque<(Reconcile, Action)>,
     pub back_at: Option<Timestamp>,
     /// Per allocation: the config version last seen and when its content changed (what the
     /// real agent learns from inotify while it runs; lost when it crashes).
     pub memory: BTreeMap<usize, (u32, Timestamp)>,
+    /// The KV listing this agent decides from: its watch lags the agent's own writes, so a
+    /// decision may read an older listing than the one the last action produced.
+    pub view: Option<KvView>,
 }
 
 pub struct World {
@@ -112,6 +124,7 @@ impl World {
                 pending: VecDeque::new(),
                 back_at: None,
                 memory: BTreeMap::new(),
+                view: None,
             })
             .collect();
         let allocs: Vec<SimAlloc> = (0..p.allocs)
@@ -157,9 +170,27 @@ impl World {
         }
     }
 
+    /// The listing `agent` decides from: usually the current one, sometimes the last it saw.
+    fn view_of(&mut self, agent: usize) -> KvView {
+        let fresh = self.agents[agent].view.is_none() || self.rng.chance(60);
+        if fresh {
+            self.agents[agent].view = Some(self.consul.kv.clone());
+        }
+        self.agents[agent]
+            .view
+            .clone()
+            .unwrap_or_else(|| self.consul.kv.clone())
+    }
+
+    /// Whether `agent` still applies actions of reconcile `r`.
+    pub fn busy(&self, agent: usize, r: Reconcile) -> bool {
+        self.agents[agent].pending.iter().any(|(t, _)| *t == r)
+    }
+
     /// Agent `agent` reconciles allocation `i`'s task and queues the actions.
     pub fn decide_task(&mut self, agent: usize, i: usize) {
         self.tokens += 1;
+        let kv = self.view_of(agent);
         let token = format!("token-{}", self.tokens);
         let a = &self.allocs[i];
         let obs = TaskObservation {
@@ -172,7 +203,7 @@ impl World {
             files: a.files(self.agents[a.node].memory.get(&i)),
             checks: a.checks(self.p.has_checks),
             session: self.agents[agent].session.clone(),
-            kv: &self.consul.kv,
+            kv: &kv,
         };
         let decision = reconcile_task(&obs, &self.agents[agent].ctx, self.now, &token);
         if self.trace {
@@ -189,11 +220,15 @@ impl World {
                 a.run_no
             );
         }
-        self.agents[agent].pending.extend(decision.decision.actions);
+        let tag = Reconcile::Task(i);
+        self.agents[agent]
+            .pending
+            .extend(decision.decision.actions.into_iter().map(|a| (tag, a)));
     }
 
     pub fn decide_rollout(&mut self, agent: usize) {
         self.tokens += 1;
+        let kv = self.view_of(agent);
         let members = (0..self.allocs.len())
             .map(|i| Member {
                 alloc: self.alloc_ref(i),
@@ -205,7 +240,7 @@ impl World {
             spec: self.spec.clone(),
             members,
             session: self.agents[agent].session.clone(),
-            kv: &self.consul.kv,
+            kv: &kv,
         };
         let decision = reconcile_rollout(
             &obs,
@@ -213,7 +248,12 @@ impl World {
             self.now,
             &format!("rollout-{}", self.tokens),
         );
-        self.agents[agent].pending.extend(decision.actions);
+        self.agents[agent].pending.extend(
+            decision
+                .actions
+                .into_iter()
+                .map(|a| (Reconcile::Rollout, a)),
+        );
     }
 
     /// GC with everything alive must delete nothing.
@@ -343,6 +383,7 @@ impl World {
         a.alive = false;
         a.pending.clear();
         a.memory.clear();
+        a.view = None;
         a.back_at = Some(back);
         if let Some(session) = a.session.take() {
             self.expiring.push((expiry, session));
