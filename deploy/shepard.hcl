@@ -53,8 +53,10 @@ consul {
   # Job templates must use the same prefix in their shepard.tpl trigger.
   prefix = "shepard/"
 
-  # The agent's session: 10s to 24h. Locks of a crashed agent free up within 1–2 × TTL.
-  session_ttl = "15s"
+  # The agent's session: 10s to 24h, renewed every TTL/2. Locks of a crashed agent free up
+  # within 1–2 × TTL; a shorter TTL fails over sooner but renews more often, and an agent
+  # whose renewals fail for a whole TTL (a long Consul leader election) drops its session.
+  session_ttl = "30s"
 
   # After a session is lost, nobody can take its locks for this long (at most 60s).
   lock_delay = "5s"

@@ -70,7 +70,7 @@ fn flag_beats_env_beats_file_beats_default() {
         r.config.consul.address.to_string(),
         "http://127.0.0.1:8500/"
     );
-    assert_eq!(r.config.consul.session_ttl, Duration::from_secs(15));
+    assert_eq!(r.config.consul.session_ttl, Duration::from_secs(30));
 }
 
 #[test]

@@ -131,14 +131,21 @@ impl SlotTable {
         held.chain(claimed).collect()
     }
 
-    /// The lowest free slot below `max_parallel` for `alloc_id`, if fewer than `max_parallel`
-    /// slots are occupied (counting slots above a lowered `max_parallel` too).
+    /// A free slot below `max_parallel` for `alloc_id`, if fewer than `max_parallel` slots are
+    /// occupied (counting slots above a lowered `max_parallel` too). The search starts at a
+    /// slot derived from the allocation ID and wraps around: allocations that see the same
+    /// free slots at the same moment (every drifted allocation, when a rollout starts or a slot
+    /// frees up) spread over them instead of all racing for the lowest, where all but one
+    /// would be refused and have to try again.
     pub fn free_slot(&self, alloc_id: &str, max_parallel: u32) -> Option<u32> {
         let occupied = self.occupied_for(alloc_id);
-        if occupied.len() >= max_parallel as usize {
+        if occupied.len() >= max_parallel as usize || max_parallel == 0 {
             return None;
         }
-        (0..max_parallel).find(|n| !occupied.contains(n))
+        let start = fnv1a(alloc_id.as_bytes()) % u64::from(max_parallel);
+        (0..u64::from(max_parallel))
+            .filter_map(|k| u32::try_from((start + k) % u64::from(max_parallel)).ok())
+            .find(|n| !occupied.contains(n))
     }
 
     /// Whether `alloc_id` may restart on slot `n`, which its session holds: nobody else claims
@@ -147,5 +154,54 @@ impl SlotTable {
         let mut others = self.occupied_for(alloc_id);
         others.remove(&n);
         !self.claimed_by_other(n, alloc_id) && others.len() < max_parallel as usize
+    }
+}
+
+/// FNV-1a: a stable hash (the same on every agent and every build), unlike `std`'s hasher.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &b| {
+        (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claims(slots: &[u32]) -> SlotTable {
+        SlotTable {
+            locks: BTreeMap::new(),
+            claims: slots
+                .iter()
+                .map(|&slot| Claim {
+                    alloc_id: format!("other-{slot}"),
+                    slot,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn allocations_starting_together_spread_over_the_free_slots() {
+        let table = SlotTable::default();
+        let chosen: BTreeSet<u32> = (0..30)
+            .filter_map(|i| table.free_slot(&format!("alloc-{i}"), 3))
+            .collect();
+        assert_eq!(chosen, BTreeSet::from([0, 1, 2]));
+    }
+
+    #[test]
+    fn the_search_wraps_around_to_the_one_free_slot() {
+        let table = claims(&[0, 2]);
+        for i in 0..30 {
+            assert_eq!(table.free_slot(&format!("alloc-{i}"), 3), Some(1));
+        }
+    }
+
+    #[test]
+    fn no_slot_when_max_parallel_are_occupied_even_above_a_lowered_limit() {
+        assert_eq!(claims(&[0, 1, 2]).free_slot("a1", 3), None);
+        assert_eq!(claims(&[3, 4]).free_slot("a1", 2), None);
+        assert_eq!(SlotTable::default().free_slot("a1", 0), None);
     }
 }

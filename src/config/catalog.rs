@@ -159,7 +159,7 @@ pub static OPTIONS: &[OptionSpec] = &[
     opt("consul.prefix", "consul-prefix", "SHEPARD_CONSUL_PREFIX", Text, Some("shepard/"),
         "KV prefix of every key shepard reads or writes; job templates must use the same prefix"),
     opt("consul.session_ttl", "consul-session-ttl", "SHEPARD_CONSUL_SESSION_TTL", Duration,
-        Some("15s"), "TTL of the agent's Consul session (10s to 24h, Consul's limits); renewed every TTL/2"),
+        Some("30s"), "TTL of the agent's Consul session (10s to 24h, Consul's limits); renewed every TTL/2, and treated as lost when no renewal succeeded for a TTL"),
     opt("consul.lock_delay", "consul-lock-delay", "SHEPARD_CONSUL_LOCK_DELAY", Duration,
         Some("5s"), "Session lock delay: after a lost session, nobody takes its locks for this long (at most 60s)"),
     opt("consul.tls.ca_file", "consul-tls-ca-file", "CONSUL_CACERT", Path, None,

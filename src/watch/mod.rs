@@ -72,7 +72,14 @@ pub struct WatchConfig {
 }
 
 impl WatchConfig {
-    /// Defaults: back off 250 ms doubling to 30 s; bursts of 5 calls, then 2 per second.
+    /// Defaults: back off 250 ms doubling to 30 s; bursts of 20 calls, then 20 per second.
+    ///
+    /// The rate is a ceiling, not a pace: a blocking query only returns early when something
+    /// changed, so a watch makes as many calls as there are changes, up to the ceiling. It
+    /// must stay above the write rate of a busy rollout (a few writes per restart step), or
+    /// every step that waits for a write to come back through the watch waits for a token;
+    /// and low enough that a server answering at once with ever-new indexes cannot make the
+    /// watch spin.
     pub fn new(api: Api, source: impl Into<String>, wait: Duration) -> Self {
         Self {
             api,
@@ -80,8 +87,8 @@ impl WatchConfig {
             wait,
             backoff_min: Duration::from_millis(250),
             backoff_max: Duration::from_secs(30),
-            rate_burst: 5,
-            rate_per_second: 2.0,
+            rate_burst: 20,
+            rate_per_second: 20.0,
         }
     }
 }
