@@ -7,8 +7,10 @@
 # per agent, and reads the health of the services Nomad registers on its node. Change the key
 # prefix here if you change `consul.prefix`.
 
-# Trigger keys, rollout records, locks, slots, restart state and agent registrations; the
-# garbage collection deletes entries here too. Nothing outside the prefix is read or written.
+# Trigger keys, rollout records, locks, slots, restart state and agent registrations, written
+# by CAS, session acquire/release and KV transactions (/v1/txn, checked per key like any other
+# KV write); the garbage collection deletes entries here too. Nothing outside the prefix is read
+# or written.
 key_prefix "shepard/" {
   policy = "write"
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::json;
 use shepard::api_metrics::ApiMetrics;
-use shepard::consul::{Consistency, ConsulClient, ConsulError, SessionRequest};
+use shepard::consul::{Consistency, ConsulClient, ConsulError, SessionRequest, TxnOp};
 use shepard::secret::Secret;
 use shepard::tls::TlsConfig;
 use shepard_testkit::{ConsulDev, ConsulDevOptions, LogCapture};
@@ -92,6 +92,18 @@ async fn a_prefix_token_works_there_and_is_denied_elsewhere_and_never_logged() {
     assert!(
         matches!(denied_write, ConsulError::PermissionDenied { .. }),
         "{denied_write:?}"
+    );
+    // A transaction outside the prefix is rolled back (409) with "Permission denied": that
+    // is a denial, not a lost race to retry.
+    let denied_txn = shepard
+        .kv_txn(&[TxnOp::CheckNotExists {
+            key: "other/lock".into(),
+        }])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(denied_txn, ConsulError::PermissionDenied { .. }),
+        "{denied_txn:?}"
     );
     let denied_read = shepard
         .kv_get("other/key", Consistency::Default)

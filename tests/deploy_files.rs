@@ -86,6 +86,16 @@ async fn the_consul_policy_allows_the_agents_calls_and_nothing_outside_the_prefi
     );
     let (status, body) = consul(&dev, Method::GET, "/v1/kv/shepard/?recurse", &token, None).await;
     assert_eq!(status, 200, "list the prefix: {body}");
+    // A slot is taken in a transaction: check-not-exists, then lock.
+    let slot = "shepard/locks/default/web/web/app/restart_lock/0";
+    let take_slot = |key: &str| {
+        json!([
+            {"KV": {"Verb": "check-not-exists", "Key": key}},
+            {"KV": {"Verb": "lock", "Key": key, "Session": session, "Value": "e30=", "Flags": 0}},
+        ])
+    };
+    let (status, body) = consul(&dev, Method::PUT, "/v1/txn", &token, Some(take_slot(slot))).await;
+    assert_eq!(status, 200, "slot transaction under the prefix: {body}");
     let renew = format!("/v1/session/renew/{session}");
     let (status, body) = consul(&dev, Method::PUT, &renew, &token, None).await;
     assert_eq!(status, 200, "session renew: {body}");
@@ -103,6 +113,17 @@ async fn the_consul_policy_allows_the_agents_calls_and_nothing_outside_the_prefi
     )
     .await;
     assert_eq!(status, 403, "a write outside the prefix was allowed");
+    let (status, body) = consul(
+        &dev,
+        Method::PUT,
+        "/v1/txn",
+        &token,
+        Some(take_slot("other/lock")),
+    )
+    .await;
+    // Consul rolls a denied transaction back: 409, each operation "Permission denied".
+    assert_eq!(status, 409, "a transaction outside the prefix: {body}");
+    assert!(body.contains("Permission denied"), "{body}");
     let (status, _) = consul(&dev, Method::GET, "/v1/kv/other/key", &token, None).await;
     assert!(
         status == 403 || status == 404,

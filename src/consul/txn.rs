@@ -113,7 +113,8 @@ struct TxnError {
 impl ConsulClient {
     /// Applies `ops` atomically. A rolled-back transaction is [`ConsulError::Refused`] naming
     /// the key of the operation that failed — or [`ConsulError::InvalidSession`] when that
-    /// operation's session is gone.
+    /// operation's session is gone, [`ConsulError::PermissionDenied`] when the token may not
+    /// touch its key.
     pub async fn kv_txn(&self, ops: &[TxnOp]) -> Result<(), ConsulError> {
         let body = Value::Array(ops.iter().map(TxnOp::wire).collect()).to_string();
         let call = Call::new("kv_txn", Method::PUT, "/v1/txn".to_owned()).body(body.into_bytes());
@@ -132,6 +133,10 @@ impl ConsulClient {
         let op = ops.get(error.op_index);
         let key = op.map_or_else(String::new, |o| o.key().to_owned());
         tracing::debug!(key, reason = %error.what, "consul transaction rolled back");
+        // ACL denials come back as a rolled-back transaction too, not as a 403.
+        if error.what == "Permission denied" {
+            return Err(ConsulError::PermissionDenied { op: "kv_txn" });
+        }
         if error.what.starts_with("invalid session")
             && let Some(session) = op.and_then(TxnOp::session)
         {
