@@ -66,13 +66,7 @@ impl Applier {
                 index,
                 ..
             } => {
-                let unchanged = match index {
-                    Some(index) => TxnOp::CheckIndex {
-                        key: key.clone(),
-                        index: *index,
-                    },
-                    None => TxnOp::CheckNotExists { key: key.clone() },
-                };
+                let unchanged = TxnOp::unchanged(key, *index);
                 let lock = TxnOp::Lock {
                     key: key.clone(),
                     session: session.as_str().to_owned(),
@@ -87,10 +81,7 @@ impl Applier {
                 index,
                 ..
             } => {
-                let unchanged = TxnOp::CheckIndex {
-                    key: key.clone(),
-                    index: *index,
-                };
+                let unchanged = TxnOp::unchanged(key, Some(*index));
                 let unlock = TxnOp::Unlock {
                     key: key.clone(),
                     session: session.as_str().to_owned(),
@@ -133,10 +124,7 @@ impl Applier {
                 cas,
                 lock: Some(lock),
             } => {
-                let lock_unchanged = TxnOp::CheckIndex {
-                    key: lock.key.clone(),
-                    index: lock.index,
-                };
+                let lock_unchanged = TxnOp::unchanged(&lock.key, Some(lock.index));
                 let write = TxnOp::Cas {
                     key: key.clone(),
                     value: record.to_json().into_bytes(),

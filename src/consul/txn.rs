@@ -45,6 +45,15 @@ pub enum TxnOp {
 }
 
 impl TxnOp {
+    /// The check that `key` is still as observed: at `ModifyIndex` `index`, or absent.
+    pub fn unchanged(key: &str, index: Option<u64>) -> Self {
+        let key = key.to_owned();
+        match index {
+            Some(index) => TxnOp::CheckIndex { key, index },
+            None => TxnOp::CheckNotExists { key },
+        }
+    }
+
     fn key(&self) -> &str {
         match self {
             TxnOp::CheckIndex { key, .. }
@@ -74,15 +83,21 @@ impl TxnOp {
                 session,
                 value,
                 flags,
-            } => json!({"Verb": "lock", "Key": key, "Session": session,
-                "Value": STANDARD.encode(value), "Flags": flags}),
-            TxnOp::Unlock {
+            }
+            | TxnOp::Unlock {
                 key,
                 session,
                 value,
                 flags,
-            } => json!({"Verb": "unlock", "Key": key, "Session": session,
-                "Value": STANDARD.encode(value), "Flags": flags}),
+            } => {
+                let verb = if matches!(self, TxnOp::Lock { .. }) {
+                    "lock"
+                } else {
+                    "unlock"
+                };
+                json!({"Verb": verb, "Key": key, "Session": session,
+                    "Value": STANDARD.encode(value), "Flags": flags})
+            }
             TxnOp::Cas {
                 key,
                 value,

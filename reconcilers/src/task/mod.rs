@@ -202,8 +202,9 @@ impl Step<'_, '_> {
     /// Writes `record`, which newly claims slot `n`, together with the check that the slot's
     /// lock is still as the listing shows it: held by our session for this allocation.
     fn write_claim(&mut self, record: AllocRecord, n: u32) {
+        // Held by us, so present in the listing.
+        let index = self.slot_index(n).unwrap_or(0);
         let key = self.slot_key(n);
-        let index = self.obs.kv.get(&key).map_or(0, |e| e.modify_index);
         self.push_record(record, Some(LockAt { key, index }));
     }
 
