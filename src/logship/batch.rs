@@ -1,7 +1,7 @@
-//! Lines between the reader and the sinks: the pending queue the reader appends to (in read
-//! order, so order per stream is kept) and the batches the shipper takes from its front, at
-//! most `max_batch_bytes` of line text each. Also remembers the read time of the oldest line
-//! not yet acknowledged, for the lag metric.
+//! Chunks of lines between the reader and the sinks: the pending queue the reader appends to
+//! (in read order, so order per stream is kept) and the batches the shipper takes from its
+//! front, at most `max_batch_bytes` of line text each (or one chunk). Also remembers the read
+//! time of the oldest line not yet acknowledged, for the lag metric.
 
 use std::collections::VecDeque;
 use std::sync::{Mutex, MutexGuard};
@@ -9,7 +9,7 @@ use std::time::SystemTime;
 
 use tokio::sync::Notify;
 
-use super::line::{LogLine, Position, StreamKey};
+use super::line::{Chunk, LineMark, Position, StreamKey, StreamSource};
 
 /// How far a batch takes one stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,27 +24,49 @@ pub struct StreamProgress {
 /// Lines in flight to the sinks, shipped and acknowledged together.
 #[derive(Debug, Default)]
 pub struct Batch {
-    pub lines: Vec<LogLine>,
+    pub chunks: Vec<Chunk>,
     /// Bytes of line text (a line's `\n` counted as one).
     pub text_bytes: usize,
+    pub line_count: u64,
+}
+
+/// One line of a batch, as the sinks see it.
+#[derive(Debug, Clone, Copy)]
+pub struct LineRef<'a> {
+    pub text: &'a [u8],
+    pub mark: LineMark,
+    pub ts: SystemTime,
+    pub source: &'a StreamSource,
 }
 
 impl Batch {
+    /// Every line, in order.
+    pub fn lines(&self) -> impl Iterator<Item = LineRef<'_>> {
+        self.chunks.iter().flat_map(|chunk| {
+            chunk.lines().map(|(text, mark)| LineRef {
+                text,
+                mark,
+                ts: chunk.ts,
+                source: &chunk.source,
+            })
+        })
+    }
+
     /// Per stream: its key, its serial, the position after its last line here, and how many
     /// lines it has here. A batch holds few streams, mostly in runs: a short list beats a map.
     pub fn per_stream(&self) -> Vec<StreamProgress> {
         let mut streams: Vec<StreamProgress> = Vec::new();
         let mut current = usize::MAX;
-        for line in &self.lines {
-            let serial = line.source.serial;
+        for chunk in &self.chunks {
+            let serial = chunk.source.serial;
             if streams.get(current).is_none_or(|s| s.serial != serial) {
                 current = match streams.iter().position(|s| s.serial == serial) {
                     Some(i) => i,
                     None => {
                         streams.push(StreamProgress {
-                            key: line.source.key.clone(),
+                            key: chunk.source.key.clone(),
                             serial,
-                            end: line.end,
+                            end: chunk.end,
                             lines: 0,
                         });
                         streams.len() - 1
@@ -52,33 +74,29 @@ impl Batch {
                 };
             }
             let stream = &mut streams[current];
-            stream.end = line.end;
-            stream.lines += 1;
+            stream.end = chunk.end;
+            stream.lines += chunk.line_count();
         }
         streams
     }
 
     pub fn oldest(&self) -> Option<SystemTime> {
-        self.lines.iter().map(|l| l.ts).min()
+        self.chunks.iter().map(|c| c.ts).min()
     }
 }
 
 #[derive(Default)]
 struct Inner {
-    lines: VecDeque<LogLine>,
+    chunks: VecDeque<Chunk>,
     text_bytes: usize,
     in_flight_oldest: Option<SystemTime>,
 }
 
-/// The queue of lines read and not yet taken into a batch.
+/// The queue of chunks read and not yet taken into a batch.
 pub struct Pending {
     inner: Mutex<Inner>,
     full: Notify,
     max_batch_bytes: usize,
-}
-
-fn weight(line: &LogLine) -> usize {
-    line.text.len() + 1
 }
 
 impl Pending {
@@ -95,16 +113,16 @@ impl Pending {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Appends `lines` (emptying the vector); wakes the shipper when a full batch is waiting.
-    pub fn push(&self, lines: &mut Vec<LogLine>) {
-        if lines.is_empty() {
+    /// Appends `chunks` (emptying the vector); wakes the shipper when a full batch is waiting.
+    pub fn push(&self, chunks: &mut Vec<Chunk>) {
+        if chunks.is_empty() {
             return;
         }
         let full = {
             let mut inner = self.lock();
-            for line in lines.drain(..) {
-                inner.text_bytes += weight(&line);
-                inner.lines.push_back(line);
+            for chunk in chunks.drain(..) {
+                inner.text_bytes += chunk.text_bytes();
+                inner.chunks.push_back(chunk);
             }
             inner.text_bytes >= self.max_batch_bytes
         };
@@ -127,22 +145,23 @@ impl Pending {
         self.full.notified().await;
     }
 
-    /// Takes the next batch: lines from the front up to `max_batch_bytes` (at least one).
+    /// Takes the next batch: chunks from the front up to `max_batch_bytes` (at least one).
     pub fn take_batch(&self) -> Option<Batch> {
         let mut inner = self.lock();
         let mut batch = Batch::default();
-        while let Some(line) = inner.lines.front() {
-            let w = weight(line);
-            if !batch.lines.is_empty() && batch.text_bytes + w > self.max_batch_bytes {
+        while let Some(chunk) = inner.chunks.front() {
+            let w = chunk.text_bytes();
+            if !batch.chunks.is_empty() && batch.text_bytes + w > self.max_batch_bytes {
                 break;
             }
             batch.text_bytes += w;
+            batch.line_count += chunk.line_count();
             inner.text_bytes -= w;
-            if let Some(line) = inner.lines.pop_front() {
-                batch.lines.push(line);
+            if let Some(chunk) = inner.chunks.pop_front() {
+                batch.chunks.push(chunk);
             }
         }
-        if batch.lines.is_empty() {
+        if batch.chunks.is_empty() {
             return None;
         }
         inner.in_flight_oldest = batch.oldest();
@@ -157,8 +176,8 @@ impl Pending {
     /// Read time of the oldest line not yet acknowledged, in flight or waiting.
     pub fn oldest_unacked(&self) -> Option<SystemTime> {
         let inner = self.lock();
-        // Lines wait in read order, so the front one is the oldest.
-        let waiting = inner.lines.front().map(|l| l.ts);
+        // Chunks wait in read order, so the front one is the oldest.
+        let waiting = inner.chunks.front().map(|c| c.ts);
         match (inner.in_flight_oldest, waiting) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),

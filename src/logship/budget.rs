@@ -1,5 +1,5 @@
 //! The memory budget all tailers share (`logs.memory_limit`): every byte read and not yet
-//! acknowledged by the sinks is charged to it, with a fixed overhead per line. Reading stops
+//! acknowledged by the sinks is charged to it, with a fixed overhead per chunk. Reading stops
 //! when the budget has no room — that is the back-pressure: a sink that is down makes tailers
 //! stop reading ahead instead of growing memory. Charges are guards, released when the lines
 //! holding them are dropped, so nothing can forget to give memory back.
@@ -7,13 +7,21 @@
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
-/// Bytes charged per line on top of its text: the `LogLine` itself and its queue slot.
-pub const LINE_OVERHEAD: usize = std::mem::size_of::<super::line::LogLine>() + 16;
+use super::splitter::MIN_LINE;
 
-/// Memory a read of `n` bytes can add at most: the chunk, one line (with overhead) per byte,
-/// a copy of a line joined across reads, and the growth of the held partial line.
-pub const fn worst_case_cost(n: usize) -> usize {
-    n * (3 + LINE_OVERHEAD)
+/// Bytes charged per chunk on top of its text: the `Chunk` itself and its queue slot.
+pub const CHUNK_OVERHEAD: usize = std::mem::size_of::<super::line::Chunk>() + 16;
+
+/// Memory a read of `n` bytes can add at most when lines are cut at `max_line` bytes. Every
+/// byte read ends up in one place (a run, a cut line, or the held partial line, whose earlier
+/// bytes are charged already), so the text adds `n`; on top comes one chunk per run and per
+/// cut line: at most one cut per `max_line - 3` bytes (a part may end up to 3 bytes short to
+/// keep a character whole), plus a line joined across reads and an unterminated one, and a
+/// run between any two cuts.
+pub const fn worst_case_cost(n: usize, max_line: usize) -> usize {
+    let part = if max_line > 4 { max_line - 3 } else { 1 };
+    let cuts = n / part + 2;
+    n + (2 * cuts + 1) * CHUNK_OVERHEAD
 }
 
 type Hook = Box<dyn Fn() + Send + Sync>;
@@ -67,9 +75,24 @@ impl Budget {
         self.cap.saturating_sub(self.used())
     }
 
-    /// The largest read whose worst-case cost still fits (0 when reading must pause).
-    pub fn readable(&self, wanted: usize) -> usize {
-        wanted.min(self.room() / worst_case_cost(1))
+    /// The largest read of at most `wanted` bytes whose worst-case cost still fits (0 when
+    /// reading must pause).
+    pub fn readable(&self, wanted: usize, max_line: usize) -> usize {
+        let room = self.room();
+        if worst_case_cost(wanted, max_line) <= room {
+            return wanted;
+        }
+        // The cost grows with the size: the largest size that fits, by bisection.
+        let (mut fits, mut too_big) = (0, wanted);
+        while too_big - fits > 1 {
+            let mid = fits + (too_big - fits) / 2;
+            if worst_case_cost(mid, max_line) <= room {
+                fits = mid;
+            } else {
+                too_big = mid;
+            }
+        }
+        if fits > 0 { fits } else { 0 }
     }
 
     /// Charges `bytes`; the returned guard gives them back when dropped. Never refuses: callers
@@ -92,7 +115,7 @@ impl Budget {
     pub fn reader_paused(&self) {
         self.reader_waiting.store(true, Ordering::Release);
         // Room may have appeared between the reader's check and this flag.
-        if self.room() >= worst_case_cost(1) {
+        if self.room() >= worst_case_cost(1, MIN_LINE) {
             self.wake_reader();
         }
     }
@@ -170,15 +193,20 @@ mod tests {
 
     #[test]
     fn readable_leaves_room_for_the_worst_case() {
-        let budget = Budget::new(worst_case_cost(100));
-        assert_eq!(budget.readable(1 << 20), 100);
-        let _held = budget.charge(worst_case_cost(100) - worst_case_cost(1) + 1);
-        assert_eq!(budget.readable(1 << 20), 0);
+        for max_line in [4, 5, 100, 16 * 1024] {
+            let budget = Budget::new(worst_case_cost(100, max_line));
+            assert_eq!(budget.readable(1 << 20, max_line), 100);
+            assert_eq!(budget.readable(60, max_line), 60);
+            let _held = budget.charge(1);
+            assert_eq!(budget.readable(1 << 20, max_line), 99);
+        }
+        let budget = Budget::new(worst_case_cost(1, 100) - 1);
+        assert_eq!(budget.readable(1 << 20, 100), 0);
     }
 
     #[test]
     fn a_paused_reader_is_woken_once_by_the_next_release() {
-        let budget = Budget::new(worst_case_cost(1));
+        let budget = Budget::new(worst_case_cost(1, MIN_LINE));
         let woken = Arc::new(AtomicU32::new(0));
         let w = Arc::clone(&woken);
         budget.on_room(move || {

@@ -6,7 +6,8 @@
 
 use std::time::SystemTime;
 
-use super::line::{LineMark, LogLine};
+use super::batch::LineRef;
+use super::line::LineMark;
 
 /// Whether `bytes` can be copied as is: ASCII (so valid UTF-8) with nothing to escape. Most
 /// log lines can; the inner loop has no early exit so that it compiles to vector instructions.
@@ -128,11 +129,11 @@ pub fn write_mark_fields(out: &mut Vec<u8>, mark: LineMark) {
 }
 
 /// Appends one line in the JSON-lines format, `\n` included.
-pub fn write_json_line(out: &mut Vec<u8>, line: &LogLine, ts: &mut TsCache) {
+pub fn write_json_line(out: &mut Vec<u8>, line: &LineRef<'_>, ts: &mut TsCache) {
     out.extend_from_slice(b"{\"ts\":\"");
     out.extend_from_slice(ts.format(line.ts).as_bytes());
     out.extend_from_slice(b"\",\"line\":");
-    write_json_str(out, &line.text);
+    write_json_str(out, line.text);
     out.extend_from_slice(b",\"tags\":");
     out.extend_from_slice(line.source.tags.json().as_bytes());
     write_mark_fields(out, line.mark);

@@ -1,6 +1,7 @@
-//! One log line as it travels from a tailer to the sinks: its bytes, when it was read, which
-//! stream it came from (with that stream's tags), how it was cut, and the file position just
-//! after it — the checkpoint it earns once every sink acknowledged it.
+//! Lines as they travel from a tailer to the sinks: in chunks — what one read of one stream
+//! gave, with when it was read, which stream it came from (with that stream's tags), and the
+//! file position just after it, the checkpoint it earns once every sink acknowledged it.
+//! Lines are not objects of their own: a chunk's lines are found again where they are used.
 
 use std::fmt;
 use std::sync::Arc;
@@ -87,27 +88,90 @@ pub struct StreamSource {
     pub serial: u64,
 }
 
-/// One line read from a task's log files.
-#[derive(Clone)]
-pub struct LogLine {
-    /// When the tailer read it (Nomad's files carry no timestamps).
-    pub ts: SystemTime,
-    pub text: Bytes,
-    pub mark: LineMark,
-    pub source: Arc<StreamSource>,
-    /// Position just after this line (its `\n` included): where reading resumes once this
-    /// line is acknowledged.
-    pub end: Position,
-    /// Holds this line's share of the memory budget until the line is dropped.
-    pub(crate) _charge: Arc<Charge>,
+/// What a chunk holds.
+#[derive(Debug, Clone)]
+pub enum ChunkText {
+    /// Whole lines, each followed by its `\n`, none longer than `max_line_bytes`: the bulk of
+    /// what is read, kept as one buffer however many lines it has.
+    Lines { text: Bytes, count: u32 },
+    /// One line cut as its mark says (its `\n`, if any, not included): a line joined across
+    /// reads, a part of an over-long line, or an unterminated last line.
+    Cut { text: Bytes, mark: LineMark },
 }
 
-impl fmt::Debug for LogLine {
+/// Lines read from one stream at one time, shipped and acknowledged together.
+pub struct Chunk {
+    /// When the tailer read them (Nomad's files carry no timestamps).
+    pub ts: SystemTime,
+    pub text: ChunkText,
+    pub source: Arc<StreamSource>,
+    /// Position just after the chunk's last line (its `\n` included): where reading resumes
+    /// once this chunk is acknowledged.
+    pub end: Position,
+    /// Holds this chunk's share of the memory budget until the chunk is dropped.
+    pub(crate) _charge: Charge,
+}
+
+impl Chunk {
+    /// How many lines (or parts) it holds.
+    pub fn line_count(&self) -> u64 {
+        match &self.text {
+            ChunkText::Lines { count, .. } => u64::from(*count),
+            ChunkText::Cut { .. } => 1,
+        }
+    }
+
+    /// Bytes of line text, a line's `\n` counted as one.
+    pub fn text_bytes(&self) -> usize {
+        match &self.text {
+            ChunkText::Lines { text, .. } => text.len(),
+            ChunkText::Cut { text, .. } => text.len() + 1,
+        }
+    }
+
+    /// Its lines in order, without their `\n`.
+    pub fn lines(&self) -> ChunkLines<'_> {
+        match &self.text {
+            ChunkText::Lines { text, .. } => ChunkLines::Run(text),
+            ChunkText::Cut { text, mark } => ChunkLines::One(Some((text, *mark))),
+        }
+    }
+}
+
+/// The lines of a [`Chunk`]: (text, mark).
+pub enum ChunkLines<'a> {
+    /// The rest of a run of `\n`-terminated lines.
+    Run(&'a [u8]),
+    One(Option<(&'a [u8], LineMark)>),
+}
+
+impl<'a> Iterator for ChunkLines<'a> {
+    type Item = (&'a [u8], LineMark);
+
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
+        match self {
+            ChunkLines::Run(rest) => {
+                // Every line of a run ends with `\n`, so the last one leaves the rest empty.
+                let end = memchr::memchr(b'\n', rest)?;
+                let line = &rest[..end];
+                *rest = &rest[end + 1..];
+                Some((line, LineMark::Whole))
+            }
+            ChunkLines::One(line) => line.take(),
+        }
+    }
+}
+
+impl fmt::Debug for Chunk {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("LogLine")
+        let lines: Vec<_> = self
+            .lines()
+            .map(|(text, mark)| (String::from_utf8_lossy(text), mark))
+            .collect();
+        f.debug_struct("Chunk")
             .field("stream", &self.source.key)
-            .field("text", &String::from_utf8_lossy(&self.text))
-            .field("mark", &self.mark)
+            .field("lines", &lines)
             .field("end", &self.end)
             .finish()
     }

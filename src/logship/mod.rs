@@ -34,7 +34,7 @@ pub mod tailer;
 pub use budget::Budget;
 pub use clock::{Clock, SystemClock};
 pub use handle::{LogShipper, LogShipperHandle, StartError, TaskLogs};
-pub use line::{LineMark, LogLine, Position, Stream, StreamKey};
+pub use line::{Chunk, LineMark, Position, Stream, StreamKey};
 pub use metrics::LogMetrics;
 pub use settings::{RetryPolicy, ShipperSettings};
 pub use sinks::Sink;

@@ -1,4 +1,4 @@
-//! The reader thread: drives every tailer in turn, a bounded read each, and appends the lines
+//! The reader thread: drives every tailer in turn, a bounded read each, and appends the chunks
 //! to the pending queue. File reads block, so this is a plain thread, not async tasks. It
 //! waits for new data by polling every `poll_interval`; a command (track, untrack, stop) or
 //! the budget getting room again wakes it early.
@@ -12,7 +12,7 @@ use std::time::Duration;
 use super::batch::Pending;
 use super::budget::Budget;
 use super::clock::Clock;
-use super::line::{LogLine, StreamKey};
+use super::line::{Chunk, StreamKey};
 use super::metrics::LogMetrics;
 use super::registry::Registry;
 use super::tailer::{CHUNK, TailState, Tailer, TailerSpec};
@@ -59,7 +59,9 @@ impl Reader {
     fn run(self, commands: &Receiver<ReaderCmd>) {
         let mut tailers: Vec<Tailer> = Vec::new();
         let mut failing: HashSet<StreamKey> = HashSet::new();
-        let mut lines: Vec<LogLine> = Vec::new();
+        let mut chunks: Vec<Chunk> = Vec::new();
+        // One read buffer for all tailers: reading is one at a time.
+        let mut buf = vec![0u8; CHUNK];
         loop {
             loop {
                 match commands.try_recv() {
@@ -72,7 +74,7 @@ impl Reader {
                     Err(TryRecvError::Disconnected) => return,
                 }
             }
-            let (busy, paused) = self.turn(&mut tailers, &mut failing, &mut lines);
+            let (busy, paused) = self.turn(&mut tailers, &mut failing, &mut buf, &mut chunks);
             self.metrics
                 .set_tailed_files(tailers.iter().filter(|t| t.has_open_file()).count());
             if busy {
@@ -99,14 +101,15 @@ impl Reader {
         &self,
         tailers: &mut Vec<Tailer>,
         failing: &mut HashSet<StreamKey>,
-        lines: &mut Vec<LogLine>,
+        buf: &mut [u8],
+        chunks: &mut Vec<Chunk>,
     ) -> (bool, bool) {
         let (mut busy, mut paused) = (false, false);
         let mut i = 0;
         while i < tailers.len() {
             let tailer = &mut tailers[i];
-            let result = tailer.poll(&self.budget, self.clock.as_ref(), TURN_LIMIT, lines);
-            self.pending.push(lines);
+            let result = tailer.poll(&self.budget, self.clock.as_ref(), TURN_LIMIT, buf, chunks);
+            self.pending.push(chunks);
             match result {
                 Ok(report) => {
                     if failing.remove(tailer.key()) {

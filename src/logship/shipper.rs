@@ -75,7 +75,7 @@ impl Shipper {
         batch: &Arc<Batch>,
         mut stop: Option<&mut watch::Receiver<bool>>,
     ) -> bool {
-        let lines = batch.lines.len() as u64;
+        let lines = batch.line_count;
         let bytes = batch.text_bytes as u64;
         let mut acked = vec![false; self.sinks.len()];
         let mut backoff = ExponentialBuilder::default()

@@ -1,18 +1,67 @@
 use super::*;
 
+/// Every line or part `feed` gives, runs taken apart: (text, mark, end in its read).
+fn lines_of(read: &[u8], piece: Piece) -> Vec<(String, LineMark, usize)> {
+    match piece {
+        Piece::Cut(cut) => vec![(
+            String::from_utf8_lossy(&cut.text).into_owned(),
+            cut.mark,
+            cut.end_in_chunk,
+        )],
+        Piece::Run { start, end, lines } => {
+            assert_eq!(read[end - 1], b'\n', "a run ends with a newline");
+            let mut out = Vec::new();
+            let mut at = start;
+            for line in read[start..end - 1].split(|b| *b == b'\n') {
+                at += line.len() + 1;
+                out.push((
+                    String::from_utf8_lossy(line).into_owned(),
+                    LineMark::Whole,
+                    at,
+                ));
+            }
+            assert_eq!(out.len(), lines as usize, "a run counts its lines");
+            out
+        }
+    }
+}
+
 fn cut_all(max: usize, chunks: &[&[u8]]) -> (Vec<(String, LineMark, usize)>, usize) {
     let mut splitter = LineSplitter::new(max);
     let mut out = Vec::new();
     for chunk in chunks {
-        splitter.feed(&Bytes::copy_from_slice(chunk), |cut| {
-            out.push((
-                String::from_utf8_lossy(&cut.text).into_owned(),
-                cut.mark,
-                cut.end_in_chunk,
-            ))
-        });
+        splitter.feed(chunk, |piece| out.extend(lines_of(chunk, piece)));
     }
     (out, splitter.held())
+}
+
+#[test]
+fn whole_lines_of_a_read_come_as_one_run() {
+    let mut pieces = Vec::new();
+    LineSplitter::new(100).feed(b"a\nbb\n\nccc", |p| pieces.push(p));
+    assert_eq!(
+        pieces,
+        vec![Piece::Run {
+            start: 0,
+            end: 6,
+            lines: 3
+        }]
+    );
+    let mut pieces = Vec::new();
+    let mut splitter = LineSplitter::new(4);
+    splitter.feed(b"x", |p| pieces.push(p));
+    splitter.feed(b"y\nab\nabcdef\nz\n", |p| pieces.push(p));
+    let kinds: Vec<_> = pieces
+        .iter()
+        .map(|p| match p {
+            Piece::Run { start, end, .. } => format!("run {start}..{end}"),
+            Piece::Cut(c) => format!("cut {}", String::from_utf8_lossy(&c.text)),
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        vec!["cut xy", "run 2..5", "cut abcd", "cut ef", "run 12..14"]
+    );
 }
 
 #[test]
@@ -86,7 +135,7 @@ fn parts_end_on_utf8_character_boundaries() {
 #[test]
 fn finish_returns_the_held_bytes_once() {
     let mut splitter = LineSplitter::new(16);
-    splitter.feed(&Bytes::from_static(b"done\nhalf"), |_| {});
+    splitter.feed(b"done\nhalf", |_| {});
     assert_eq!(splitter.finish(), Some(Bytes::from_static(b"half")));
     assert_eq!(splitter.finish(), None);
 }
@@ -109,12 +158,13 @@ proptest::proptest! {
         let mut splitter = LineSplitter::new(max);
         let mut rebuilt = Vec::new();
         for chunk in chunks {
-            splitter.feed(&Bytes::copy_from_slice(chunk), |cut| {
-                assert!(cut.text.len() <= max);
-                assert!(std::str::from_utf8(&cut.text).is_ok(), "cut inside a character");
-                rebuilt.extend_from_slice(&cut.text);
-                if matches!(cut.mark, LineMark::Whole | LineMark::Split { last: true, .. }) {
-                    rebuilt.push(b'\n');
+            splitter.feed(chunk, |piece| {
+                for (text, mark, _) in lines_of(chunk, piece) {
+                    assert!(text.len() <= max);
+                    rebuilt.extend_from_slice(text.as_bytes());
+                    if matches!(mark, LineMark::Whole | LineMark::Split { last: true, .. }) {
+                        rebuilt.push(b'\n');
+                    }
                 }
             });
         }

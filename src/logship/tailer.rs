@@ -10,8 +10,10 @@
 //!   by a scan are reported (a lower bound) and logged — never skipped silently. Scans go on
 //!   while reading is paused, so those sizes are known.
 //! - Reads are sized by the memory budget; with no room, reading pauses (back-pressure).
-//! - Every line carries the position after it; resuming from a checkpoint reopens that file
-//!   (same index and inode) at that offset.
+//! - Every chunk carries the position after its last line; resuming from a checkpoint
+//!   reopens that file (same index and inode) at that offset.
+//! - A read becomes a few chunks, not one object per line: its whole lines as one copied run,
+//!   plus the lines that had to be cut or joined.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -22,13 +24,13 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::budget::{Budget, Charge, LINE_OVERHEAD};
+use super::budget::{Budget, CHUNK_OVERHEAD, Charge};
 use super::clock::Clock;
-use super::line::{LineMark, LogLine, Position, StreamKey, StreamSource};
+use super::line::{Chunk, ChunkText, LineMark, Position, StreamKey, StreamSource};
 use super::logfiles::{self, LogFile};
-use super::splitter::LineSplitter;
+use super::splitter::{LineSplitter, MIN_LINE, Piece};
 
-/// Largest single read.
+/// Largest single read: the size of the read buffer the reader lends every tailer.
 pub const CHUNK: usize = 64 * 1024;
 
 /// What a tailer needs to start: where the files are, whose they are, where to resume.
@@ -84,7 +86,9 @@ pub struct Tailer {
     draining: bool,
     finished: bool,
     emitted: u64,
-    scratch: Vec<u8>,
+    max_line: usize,
+    /// What the splitter made of the last read (kept for its allocation).
+    pieces: Vec<Piece>,
 }
 
 impl Tailer {
@@ -100,7 +104,8 @@ impl Tailer {
             draining: false,
             finished: false,
             emitted: 0,
-            scratch: vec![0; CHUNK],
+            max_line: max_line_bytes.max(MIN_LINE),
+            pieces: Vec::new(),
         }
     }
 
@@ -127,14 +132,15 @@ impl Tailer {
         self.emitted
     }
 
-    /// Reads what is there, up to `limit` bytes and as far as the budget allows, appending
-    /// the lines to `out`.
+    /// Reads what is there, up to `limit` bytes and as far as the budget allows, into
+    /// `buf` (at least [`CHUNK`] bytes, shared by all tailers), appending chunks to `out`.
     pub fn poll(
         &mut self,
         budget: &Arc<Budget>,
         clock: &dyn Clock,
         limit: usize,
-        out: &mut Vec<LogLine>,
+        buf: &mut [u8],
+        out: &mut Vec<Chunk>,
     ) -> io::Result<PollReport> {
         let mut report = PollReport {
             state: TailState::CaughtUp,
@@ -155,14 +161,14 @@ impl Tailer {
                 report.state = TailState::Limit;
                 return Ok(report);
             }
-            let want = budget.readable(CHUNK.min(remaining));
+            let want = budget.readable(CHUNK.min(remaining).min(buf.len()), self.max_line);
             if want == 0 {
                 // Keep the sizes of files Nomad may delete while reading waits.
                 self.rescan()?;
                 report.state = TailState::Paused;
                 return Ok(report);
             }
-            let n = self.read_chunk(want, budget, clock, out)?;
+            let n = self.read_chunk(&mut buf[..want], budget, clock, out)?;
             if n > 0 {
                 report.bytes_read += n as u64;
                 continue;
@@ -183,7 +189,7 @@ impl Tailer {
         &mut self,
         budget: &Arc<Budget>,
         clock: &dyn Clock,
-        out: &mut Vec<LogLine>,
+        out: &mut Vec<Chunk>,
     ) -> TailState {
         if !self.draining {
             return TailState::CaughtUp;
@@ -262,19 +268,19 @@ impl Tailer {
         Ok(())
     }
 
-    /// Reads up to `want` bytes and cuts them into lines; 0 at the end of the file.
+    /// Reads into `buf` and cuts what came into chunks; 0 at the end of the file.
     fn read_chunk(
         &mut self,
-        want: usize,
+        buf: &mut [u8],
         budget: &Arc<Budget>,
         clock: &dyn Clock,
-        out: &mut Vec<LogLine>,
+        out: &mut Vec<Chunk>,
     ) -> io::Result<usize> {
         let Some(current) = self.current.as_mut() else {
             return Ok(0);
         };
         let n = loop {
-            match current.file.read(&mut self.scratch[..want]) {
+            match current.file.read(buf) {
                 Ok(n) => break n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
@@ -283,36 +289,40 @@ impl Tailer {
         if n == 0 {
             return Ok(0);
         }
-        // An exact-size copy: the memory a line keeps alive is the memory charged for it.
-        let chunk = Bytes::copy_from_slice(&self.scratch[..n]);
+        let read = &buf[..n];
         let (index, inode, start) = (current.index, current.inode, current.offset);
         current.offset += n as u64;
 
-        let mut cuts = Vec::new();
-        self.splitter.feed(&chunk, |cut| cuts.push(cut));
-        let copied: usize = cuts
-            .iter()
-            .filter(|cut| !chunk_contains(&chunk, &cut.text))
-            .map(|cut| cut.text.len())
-            .sum();
-        // The held partial shrinks first: its bytes move into the lines charged below.
+        let pieces = &mut self.pieces;
+        self.splitter.feed(read, |piece| pieces.push(piece));
+        // The held partial shrinks first: its bytes move into the chunks charged below.
         self.held.resize(self.splitter.held());
-        let charge = Arc::new(budget.charge(n + copied + cuts.len() * LINE_OVERHEAD));
         let ts = clock.now();
-        for cut in cuts {
-            out.push(LogLine {
-                ts,
-                text: cut.text,
-                mark: cut.mark,
-                source: Arc::clone(&self.source),
-                end: Position {
-                    file_index: index,
-                    inode,
-                    offset: start + cut.end_in_chunk as u64,
-                },
-                _charge: Arc::clone(&charge),
-            });
-            self.emitted += 1;
+        for piece in self.pieces.drain(..) {
+            let (text, end_in_read) = match piece {
+                // An exact-size copy: the memory a chunk keeps alive is what is charged for it.
+                Piece::Run { start, end, lines } => (
+                    ChunkText::Lines {
+                        text: Bytes::copy_from_slice(&read[start..end]),
+                        count: lines,
+                    },
+                    end,
+                ),
+                Piece::Cut(cut) => (
+                    ChunkText::Cut {
+                        text: cut.text,
+                        mark: cut.mark,
+                    },
+                    cut.end_in_chunk,
+                ),
+            };
+            let end = Position {
+                file_index: index,
+                inode,
+                offset: start + end_in_read as u64,
+            };
+            out.push(new_chunk(&self.source, budget, ts, text, end));
+            self.emitted += out.last().map_or(0, Chunk::line_count);
         }
         Ok(n)
     }
@@ -321,7 +331,7 @@ impl Tailer {
         &mut self,
         budget: &Arc<Budget>,
         clock: &dyn Clock,
-        out: &mut Vec<LogLine>,
+        out: &mut Vec<Chunk>,
     ) -> io::Result<EndOfFile> {
         let files = self.rescan()?;
         let Some(current) = self.current.as_mut() else {
@@ -380,7 +390,7 @@ impl Tailer {
         &mut self,
         budget: &Arc<Budget>,
         clock: &dyn Clock,
-        out: &mut Vec<LogLine>,
+        out: &mut Vec<Chunk>,
     ) {
         let end = self.current.as_ref().map(|c| Position {
             file_index: c.index,
@@ -396,21 +406,17 @@ impl Tailer {
         end: Option<Position>,
         budget: &Arc<Budget>,
         clock: &dyn Clock,
-        out: &mut Vec<LogLine>,
+        out: &mut Vec<Chunk>,
     ) {
         let (Some(end), Some(text)) = (end, self.splitter.finish()) else {
             return;
         };
         self.held.resize(0);
-        let charge = Arc::new(budget.charge(text.len() + LINE_OVERHEAD));
-        out.push(LogLine {
-            ts: clock.now(),
+        let text = ChunkText::Cut {
             text,
             mark: LineMark::Unterminated,
-            source: Arc::clone(&self.source),
-            end,
-            _charge: charge,
-        });
+        };
+        out.push(new_chunk(&self.source, budget, clock.now(), text, end));
         self.emitted += 1;
     }
 }
@@ -424,10 +430,24 @@ enum EndOfFile {
     Newest,
 }
 
-/// Whether `text` is a slice of `chunk` (zero-copy) rather than a copy.
-fn chunk_contains(chunk: &Bytes, text: &Bytes) -> bool {
-    let range = chunk.as_ptr_range();
-    !text.is_empty() && range.contains(&text.as_ptr())
+/// A chunk of `source`, charged to `budget`.
+fn new_chunk(
+    source: &Arc<StreamSource>,
+    budget: &Arc<Budget>,
+    ts: std::time::SystemTime,
+    text: ChunkText,
+    end: Position,
+) -> Chunk {
+    let len = match &text {
+        ChunkText::Lines { text, .. } | ChunkText::Cut { text, .. } => text.len(),
+    };
+    Chunk {
+        ts,
+        text,
+        source: Arc::clone(source),
+        end,
+        _charge: budget.charge(len + CHUNK_OVERHEAD),
+    }
 }
 
 /// Nomad never truncates its files, but a file shorter than the read offset can only mean

@@ -51,14 +51,27 @@ fn tailer(dir: &Path, resume: Option<Position>) -> Tailer {
     Tailer::new(spec, &Budget::new(1 << 30), 1024)
 }
 
-fn poll(t: &mut Tailer, budget: &Arc<Budget>) -> (Vec<String>, PollReport, Vec<LogLine>) {
+/// One poll: the lines read, the report, and the chunks they came in.
+fn poll(t: &mut Tailer, budget: &Arc<Budget>) -> (Vec<String>, PollReport, Vec<Chunk>) {
     let mut out = Vec::new();
-    let report = t.poll(budget, &FixedClock, usize::MAX, &mut out).unwrap();
+    let mut buf = vec![0; CHUNK];
+    let report = t
+        .poll(budget, &FixedClock, usize::MAX, &mut buf, &mut out)
+        .unwrap();
     let texts = out
         .iter()
-        .map(|l| String::from_utf8_lossy(&l.text).into_owned())
+        .flat_map(Chunk::lines)
+        .map(|(text, _)| String::from_utf8_lossy(text).into_owned())
         .collect();
     (texts, report, out)
+}
+
+fn marks(chunks: &[Chunk]) -> Vec<LineMark> {
+    chunks
+        .iter()
+        .flat_map(Chunk::lines)
+        .map(|(_, m)| m)
+        .collect()
 }
 
 #[test]
@@ -161,7 +174,8 @@ fn draining_ships_the_held_partial_line_and_finishes() {
     t.drain();
     let (lines, report, out) = poll(&mut t, &budget);
     assert_eq!(lines, vec!["a", "no newline"]);
-    assert_eq!(out[1].mark, LineMark::Unterminated);
+    assert_eq!(marks(&out), vec![LineMark::Whole, LineMark::Unterminated]);
+    assert_eq!(out.len(), 2);
     assert_eq!(out[1].end.offset, 12);
     assert_eq!(report.state, TailState::Finished);
     assert_eq!(t.emitted(), 2);
@@ -172,13 +186,17 @@ fn reading_stops_at_the_memory_budget_and_charges_what_it_holds() {
     let dir = tempfile::tempdir().unwrap();
     let line = "x".repeat(99) + "\n";
     append(dir.path(), 0, &line.repeat(1000));
-    let budget = Budget::new(crate::logship::budget::worst_case_cost(1000));
+    let budget = Budget::new(crate::logship::budget::worst_case_cost(1000, 1024));
     let mut t = tailer(dir.path(), None);
     let (lines, report, out) = poll(&mut t, &budget);
     assert_eq!(report.state, TailState::Paused);
     assert!(!lines.is_empty() && lines.len() < 1000, "{}", lines.len());
     assert!(budget.used() <= budget.cap());
     assert!(budget.used() >= lines.len() * 100);
+    assert!(
+        out.len() < lines.len(),
+        "lines come in chunks, not one by one"
+    );
     drop(out);
     assert_eq!(budget.used(), 0);
     let (more, _, _) = poll(&mut t, &budget);

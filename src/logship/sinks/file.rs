@@ -86,9 +86,9 @@ impl FileState {
         let mut buf = std::mem::take(&mut self.buf);
         buf.clear();
         let mut start = 0;
-        for line in &batch.lines {
+        for line in batch.lines() {
             let before = buf.len();
-            write_json_line(&mut buf, line, &mut self.ts);
+            write_json_line(&mut buf, &line, &mut self.ts);
             let unwritten = (before - start) as u64;
             let this = (buf.len() - before) as u64;
             if self.size + unwritten + this > self.max_file_size && self.size + unwritten > 0 {

@@ -35,8 +35,8 @@ impl HttpSink {
 
     pub async fn send(&mut self, batch: &Arc<Batch>) -> Result<(), SinkError> {
         let mut body = Vec::with_capacity(batch.text_bytes * 2 + 256);
-        for line in &batch.lines {
-            write_json_line(&mut body, line, &mut self.ts);
+        for line in batch.lines() {
+            write_json_line(&mut body, &line, &mut self.ts);
         }
         let mut request = self
             .client

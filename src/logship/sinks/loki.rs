@@ -18,8 +18,8 @@ use super::http::post;
 use super::{SEND_TIMEOUT, SinkBuildError, SinkError};
 use crate::config::LokiSink as LokiConfig;
 use crate::logship::batch::Batch;
+use crate::logship::batch::LineRef;
 use crate::logship::encode::{write_json_str, write_mark_fields};
-use crate::logship::line::LogLine;
 use crate::logship::tags::json_object;
 use crate::secret::Secret;
 
@@ -86,9 +86,9 @@ impl LokiSink {
         // Per stream source: (entry index, the tags that are not labels, as JSON).
         let mut by_source: HashMap<u64, (usize, String)> = HashMap::new();
         let mut entries: Vec<Entry> = Vec::new();
-        for line in &batch.lines {
+        for line in batch.lines() {
             let (index, rest) = by_source.entry(line.source.serial).or_insert_with(|| {
-                let (labels, rest) = self.split_tags(line);
+                let (labels, rest) = self.split_tags(&line);
                 let index = entries
                     .iter()
                     .position(|e| e.labels == labels)
@@ -117,7 +117,7 @@ impl LokiSink {
             entry.values.extend_from_slice(b"[\"");
             entry.values.extend_from_slice(ns.to_string().as_bytes());
             entry.values.extend_from_slice(b"\",");
-            write_json_str(&mut entry.values, &line_body(line, rest));
+            write_json_str(&mut entry.values, &line_body(&line, rest));
             entry.values.push(b']');
         }
         let mut body = Vec::with_capacity(batch.text_bytes * 2 + 256);
@@ -137,7 +137,7 @@ impl LokiSink {
     }
 
     /// The label set (JSON object) and the remaining tags (JSON object) of `line`'s stream.
-    fn split_tags(&self, line: &LogLine) -> (String, String) {
+    fn split_tags(&self, line: &LineRef<'_>) -> (String, String) {
         let tags = &line.source.tags;
         let labels: Vec<(String, &str)> = self
             .labels
@@ -155,10 +155,10 @@ impl LokiSink {
 }
 
 /// The line Loki stores: `{"line":"…","tags":{…}}` and the marks of a cut line.
-fn line_body(line: &LogLine, rest_tags: &str) -> Vec<u8> {
+fn line_body(line: &LineRef<'_>, rest_tags: &str) -> Vec<u8> {
     let mut out = Vec::with_capacity(line.text.len() + rest_tags.len() + 32);
     out.extend_from_slice(b"{\"line\":");
-    write_json_str(&mut out, &line.text);
+    write_json_str(&mut out, line.text);
     out.extend_from_slice(b",\"tags\":");
     out.extend_from_slice(rest_tags.as_bytes());
     write_mark_fields(&mut out, line.mark);

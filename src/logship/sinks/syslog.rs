@@ -21,8 +21,9 @@ use tokio_rustls::{TlsConnector, rustls};
 use super::{SEND_TIMEOUT, SinkBuildError, SinkError, tls};
 use crate::config::SyslogSink as SyslogConfig;
 use crate::logship::batch::Batch;
+use crate::logship::batch::LineRef;
 use crate::logship::encode::TsCache;
-use crate::logship::line::{LineMark, LogLine, Stream};
+use crate::logship::line::{LineMark, Stream};
 
 /// The structured-data ID: `name@<private enterprise number>`; 32473 is the number RFC 5612
 /// reserves for documentation and examples.
@@ -72,9 +73,9 @@ impl SyslogSink {
 
     pub async fn send(&mut self, batch: &Arc<Batch>) -> Result<(), SinkError> {
         self.buf.clear();
-        for line in &batch.lines {
+        for line in batch.lines() {
             self.message.clear();
-            encode_message(&mut self.message, line, &mut self.ts);
+            encode_message(&mut self.message, &line, &mut self.ts);
             self.buf
                 .extend_from_slice(format!("{} ", self.message.len()).as_bytes());
             self.buf.extend_from_slice(&self.message);
@@ -145,7 +146,7 @@ impl Conn {
 }
 
 /// Appends one RFC 5424 message (without framing).
-pub fn encode_message(out: &mut Vec<u8>, line: &LogLine, ts: &mut TsCache) {
+pub fn encode_message(out: &mut Vec<u8>, line: &LineRef<'_>, ts: &mut TsCache) {
     let tags = &line.source.tags;
     let severity = match line.source.key.stream {
         Stream::Stdout => 6,
@@ -176,7 +177,7 @@ pub fn encode_message(out: &mut Vec<u8>, line: &LogLine, ts: &mut TsCache) {
         LineMark::Unterminated => sd_param(out, "unterminated", "true"),
     }
     out.extend_from_slice(b"] ");
-    out.extend_from_slice(&line.text);
+    out.extend_from_slice(line.text);
 }
 
 /// A header field: printable US-ASCII only (others become `_`), at most `max` bytes, `-`
