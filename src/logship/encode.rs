@@ -7,7 +7,7 @@
 use std::time::SystemTime;
 
 use super::batch::LineRef;
-use super::line::LineMark;
+use super::line::{Chunk, LineMark};
 
 /// Whether `bytes` can be copied as is: ASCII (so valid UTF-8) with nothing to escape. Most
 /// log lines can; the inner loop has no early exit so that it compiles to vector instructions.
@@ -140,9 +140,40 @@ pub fn write_json_line(out: &mut Vec<u8>, line: &LineRef<'_>, ts: &mut TsCache) 
     out.extend_from_slice(b"}\n");
 }
 
+/// Bytes of a JSON line besides its text and tags, at most: `{"ts":"` with a nanosecond RFC
+/// 3339 time, `","line":""`, `,"tags":`, the longest mark fields and `}\n`.
+const JSON_LINE_FRAME: usize = 128;
+
+/// The most bytes [`write_json_chunk`] can append for `chunk` (every text byte escaped).
+pub fn json_chunk_bound(chunk: &Chunk) -> usize {
+    let per_line = JSON_LINE_FRAME + chunk.source.tags.json().len();
+    chunk.text_bytes() * 6 + chunk.line_count() as usize * per_line
+}
+
+/// Appends every line of `chunk` in the JSON-lines format, exactly as [`write_json_line`]
+/// would one by one, with what its lines share (time, tags) formatted once.
+pub fn write_json_chunk(out: &mut Vec<u8>, chunk: &Chunk, ts: &mut TsCache) {
+    let mut head = Vec::with_capacity(64);
+    head.extend_from_slice(b"{\"ts\":\"");
+    head.extend_from_slice(ts.format(chunk.ts).as_bytes());
+    head.extend_from_slice(b"\",\"line\":");
+    let mut tail = Vec::with_capacity(chunk.source.tags.json().len() + 16);
+    tail.extend_from_slice(b",\"tags\":");
+    tail.extend_from_slice(chunk.source.tags.json().as_bytes());
+    out.reserve(chunk.text_bytes() + chunk.line_count() as usize * (head.len() + tail.len() + 4));
+    for (text, mark) in chunk.lines() {
+        out.extend_from_slice(&head);
+        write_json_str(out, text);
+        out.extend_from_slice(&tail);
+        write_mark_fields(out, mark);
+        out.extend_from_slice(b"}\n");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::logship::line::ChunkText;
     use std::time::{Duration, UNIX_EPOCH};
 
     fn json(bytes: &[u8]) -> String {
@@ -160,6 +191,82 @@ mod tests {
         for sample in ["x\u{7f}y", "\u{1b}[31mred", "tab\there"] {
             let parsed: String = serde_json::from_str(&json(sample.as_bytes())).unwrap();
             assert_eq!(parsed, sample);
+        }
+    }
+
+    fn chunk(text: ChunkText) -> Chunk {
+        use crate::logship::line::{Position, Stream, StreamKey, StreamSource};
+        use crate::logship::tags::{StreamTags, TaskTags};
+        use std::sync::Arc;
+        let tags = TaskTags {
+            task: "web".into(),
+            alloc_id: "a1".into(),
+            ..TaskTags::default()
+        };
+        let source = StreamSource {
+            key: StreamKey {
+                alloc_id: Arc::from("a1"),
+                task: Arc::from("web"),
+                stream: Stream::Stderr,
+            },
+            tags: StreamTags::new(&tags, Stream::Stderr),
+            serial: 1,
+        };
+        Chunk {
+            ts: UNIX_EPOCH + Duration::new(1_700_000_000, 5),
+            text,
+            source: Arc::new(source),
+            end: Position {
+                file_index: 0,
+                inode: 1,
+                offset: 2,
+            },
+            _charge: crate::logship::Budget::new(1 << 20).charge(0),
+        }
+    }
+
+    fn line_by_line(chunk: &Chunk) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut ts = TsCache::nanos();
+        for (text, mark) in chunk.lines() {
+            let line = LineRef {
+                text,
+                mark,
+                ts: chunk.ts,
+                source: &chunk.source,
+            };
+            write_json_line(&mut out, &line, &mut ts);
+        }
+        out
+    }
+
+    #[test]
+    fn a_chunk_encodes_as_its_lines_do_and_within_its_bound() {
+        use bytes::Bytes;
+        let chunks = [
+            chunk(ChunkText::Lines {
+                text: Bytes::from_static(b"plain\n\x01\x02\"\\\xff\n\n"),
+                count: 3,
+            }),
+            chunk(ChunkText::Cut {
+                text: Bytes::from_static(b"\x01\x01\x01\x01"),
+                mark: LineMark::Split {
+                    part: u32::MAX,
+                    last: false,
+                },
+            }),
+        ];
+        for chunk in &chunks {
+            let mut out = Vec::new();
+            write_json_chunk(&mut out, chunk, &mut TsCache::nanos());
+            assert_eq!(out, line_by_line(chunk));
+            assert!(out.len() <= json_chunk_bound(chunk), "{} bytes", out.len());
+            let lines: Vec<serde_json::Value> = out
+                .split(|b| *b == b'\n')
+                .filter(|l| !l.is_empty())
+                .map(|l| serde_json::from_slice(l).unwrap())
+                .collect();
+            assert_eq!(lines.len() as u64, chunk.line_count());
         }
     }
 

@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use super::SinkError;
-use crate::logship::batch::Batch;
-use crate::logship::encode::{TsCache, write_json_line};
+use crate::logship::batch::{Batch, LineRef};
+use crate::logship::encode::{TsCache, json_chunk_bound, write_json_chunk, write_json_line};
 
 pub struct FileSink {
     state: Arc<Mutex<FileState>>,
@@ -86,16 +86,30 @@ impl FileState {
         let mut buf = std::mem::take(&mut self.buf);
         buf.clear();
         let mut start = 0;
-        for line in batch.lines() {
-            let before = buf.len();
-            write_json_line(&mut buf, &line, &mut self.ts);
-            let unwritten = (before - start) as u64;
-            let this = (buf.len() - before) as u64;
-            if self.size + unwritten + this > self.max_file_size && self.size + unwritten > 0 {
-                self.write_out(&buf[start..before])?;
-                start = before;
-                self.rotate()?;
-                *rotated = true;
+        for chunk in &batch.chunks {
+            let unwritten = (buf.len() - start) as u64;
+            if self.size + unwritten + json_chunk_bound(chunk) as u64 <= self.max_file_size {
+                write_json_chunk(&mut buf, chunk, &mut self.ts);
+                continue;
+            }
+            // The file may fill up inside this chunk: line by line, rotating where it does.
+            for (text, mark) in chunk.lines() {
+                let line = LineRef {
+                    text,
+                    mark,
+                    ts: chunk.ts,
+                    source: &chunk.source,
+                };
+                let before = buf.len();
+                write_json_line(&mut buf, &line, &mut self.ts);
+                let unwritten = (before - start) as u64;
+                let this = (buf.len() - before) as u64;
+                if self.size + unwritten + this > self.max_file_size && self.size + unwritten > 0 {
+                    self.write_out(&buf[start..before])?;
+                    start = before;
+                    self.rotate()?;
+                    *rotated = true;
+                }
             }
         }
         self.write_out(&buf[start..])?;

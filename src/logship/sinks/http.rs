@@ -7,7 +7,7 @@ use std::sync::Arc;
 use super::{SEND_TIMEOUT, SinkBuildError, SinkError};
 use crate::config::HttpSink as HttpConfig;
 use crate::logship::batch::Batch;
-use crate::logship::encode::{TsCache, write_json_line};
+use crate::logship::encode::{TsCache, write_json_chunk};
 use crate::secret::Secret;
 
 pub struct HttpSink {
@@ -35,8 +35,8 @@ impl HttpSink {
 
     pub async fn send(&mut self, batch: &Arc<Batch>) -> Result<(), SinkError> {
         let mut body = Vec::with_capacity(batch.text_bytes * 2 + 256);
-        for line in batch.lines() {
-            write_json_line(&mut body, &line, &mut self.ts);
+        for chunk in &batch.chunks {
+            write_json_chunk(&mut body, chunk, &mut self.ts);
         }
         let mut request = self
             .client
