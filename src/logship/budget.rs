@@ -14,14 +14,15 @@ pub const CHUNK_OVERHEAD: usize = std::mem::size_of::<super::line::Chunk>() + 16
 
 /// Memory a read of `n` bytes can add at most when lines are cut at `max_line` bytes. Every
 /// byte read ends up in one place (a run, a cut line, or the held partial line, whose earlier
-/// bytes are charged already), so the text adds `n`; on top comes one chunk per run and per
+/// bytes are charged already), so the text adds `n` — twice over when the read buffer (of at
+/// most `n` bytes) goes along with its runs while cut lines copy; on top comes one chunk per run and per
 /// cut line: at most one cut per `max_line - 3` bytes (a part may end up to 3 bytes short to
 /// keep a character whole), plus a line joined across reads and an unterminated one, and a
 /// run between any two cuts.
 pub const fn worst_case_cost(n: usize, max_line: usize) -> usize {
     let part = if max_line > 4 { max_line - 3 } else { 1 };
     let cuts = n / part + 2;
-    n + (2 * cuts + 1) * CHUNK_OVERHEAD
+    2 * n + (2 * cuts + 1) * CHUNK_OVERHEAD
 }
 
 type Hook = Box<dyn Fn() + Send + Sync>;
@@ -197,7 +198,7 @@ mod tests {
             let budget = Budget::new(worst_case_cost(100, max_line));
             assert_eq!(budget.readable(1 << 20, max_line), 100);
             assert_eq!(budget.readable(60, max_line), 60);
-            let _held = budget.charge(1);
+            let _held = budget.charge(2);
             assert_eq!(budget.readable(1 << 20, max_line), 99);
         }
         let budget = Budget::new(worst_case_cost(1, 100) - 1);

@@ -22,6 +22,7 @@ pub mod handle;
 pub mod line;
 pub mod logfiles;
 pub mod metrics;
+pub mod readbuf;
 mod reader;
 mod registry;
 pub mod settings;

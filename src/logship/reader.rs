@@ -14,6 +14,7 @@ use super::budget::Budget;
 use super::clock::Clock;
 use super::line::{Chunk, StreamKey};
 use super::metrics::LogMetrics;
+use super::readbuf::{BufferPool, ReadBuffer};
 use super::registry::Registry;
 use super::tailer::{CHUNK, TailState, Tailer, TailerSpec};
 
@@ -61,7 +62,7 @@ impl Reader {
         let mut failing: HashSet<StreamKey> = HashSet::new();
         let mut chunks: Vec<Chunk> = Vec::new();
         // One read buffer for all tailers: reading is one at a time.
-        let mut buf = vec![0u8; CHUNK];
+        let mut buf = ReadBuffer::new(Arc::new(BufferPool::default()));
         loop {
             loop {
                 match commands.try_recv() {
@@ -101,7 +102,7 @@ impl Reader {
         &self,
         tailers: &mut Vec<Tailer>,
         failing: &mut HashSet<StreamKey>,
-        buf: &mut [u8],
+        buf: &mut ReadBuffer,
         chunks: &mut Vec<Chunk>,
     ) -> (bool, bool) {
         let (mut busy, mut paused) = (false, false);

@@ -35,6 +35,16 @@ pub enum Piece {
     Cut(Cut),
 }
 
+impl Piece {
+    /// Bytes of a run (0 for a cut line).
+    pub fn run_len(&self) -> usize {
+        match self {
+            Piece::Run { start, end, .. } => end - start,
+            Piece::Cut(_) => 0,
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct LineSplitter {
     /// The start of a line whose `\n` has not been read yet; never longer than `max_line`.

@@ -12,8 +12,10 @@
 //! - Reads are sized by the memory budget; with no room, reading pauses (back-pressure).
 //! - Every chunk carries the position after its last line; resuming from a checkpoint
 //!   reopens that file (same index and inode) at that offset.
-//! - A read becomes a few chunks, not one object per line: its whole lines as one copied run,
-//!   plus the lines that had to be cut or joined.
+//! - A read becomes a few chunks, not one object per line: its whole lines as one run, plus
+//!   the lines that had to be cut or joined. A large read's run is a slice of the read buffer
+//!   itself, which goes along with it; a small read's run is copied (a trickle of short reads
+//!   must not hold, and be charged, a whole buffer each).
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -28,10 +30,14 @@ use super::budget::{Budget, CHUNK_OVERHEAD, Charge};
 use super::clock::Clock;
 use super::line::{Chunk, ChunkText, LineMark, Position, StreamKey, StreamSource};
 use super::logfiles::{self, LogFile};
+use super::readbuf::ReadBuffer;
 use super::splitter::{LineSplitter, MIN_LINE, Piece};
 
 /// Largest single read: the size of the read buffer the reader lends every tailer.
-pub const CHUNK: usize = 64 * 1024;
+pub const CHUNK: usize = ReadBuffer::SIZE;
+
+/// Reads at least this large hand their buffer over instead of copying their lines out.
+const HAND_OVER: usize = CHUNK / 4;
 
 /// What a tailer needs to start: where the files are, whose they are, where to resume.
 #[derive(Debug, Clone)]
@@ -133,13 +139,13 @@ impl Tailer {
     }
 
     /// Reads what is there, up to `limit` bytes and as far as the budget allows, into
-    /// `buf` (at least [`CHUNK`] bytes, shared by all tailers), appending chunks to `out`.
+    /// `buf` (shared by all tailers), appending chunks to `out`.
     pub fn poll(
         &mut self,
         budget: &Arc<Budget>,
         clock: &dyn Clock,
         limit: usize,
-        buf: &mut [u8],
+        buf: &mut ReadBuffer,
         out: &mut Vec<Chunk>,
     ) -> io::Result<PollReport> {
         let mut report = PollReport {
@@ -161,14 +167,14 @@ impl Tailer {
                 report.state = TailState::Limit;
                 return Ok(report);
             }
-            let want = budget.readable(CHUNK.min(remaining).min(buf.len()), self.max_line);
+            let want = budget.readable(CHUNK.min(remaining), self.max_line);
             if want == 0 {
                 // Keep the sizes of files Nomad may delete while reading waits.
                 self.rescan()?;
                 report.state = TailState::Paused;
                 return Ok(report);
             }
-            let n = self.read_chunk(&mut buf[..want], budget, clock, out)?;
+            let n = self.read_chunk(want, buf, budget, clock, out)?;
             if n > 0 {
                 report.bytes_read += n as u64;
                 continue;
@@ -268,10 +274,12 @@ impl Tailer {
         Ok(())
     }
 
-    /// Reads into `buf` and cuts what came into chunks; 0 at the end of the file.
+    /// Reads up to `want` bytes into `buf` and cuts what came into chunks; 0 at the end of
+    /// the file.
     fn read_chunk(
         &mut self,
-        buf: &mut [u8],
+        want: usize,
+        buf: &mut ReadBuffer,
         budget: &Arc<Budget>,
         clock: &dyn Clock,
         out: &mut Vec<Chunk>,
@@ -279,8 +287,9 @@ impl Tailer {
         let Some(current) = self.current.as_mut() else {
             return Ok(0);
         };
+        let space = &mut buf.space()[..want];
         let n = loop {
-            match current.file.read(buf) {
+            match current.file.read(space) {
                 Ok(n) => break n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
@@ -289,25 +298,38 @@ impl Tailer {
         if n == 0 {
             return Ok(0);
         }
-        let read = &buf[..n];
         let (index, inode, start) = (current.index, current.inode, current.offset);
         current.offset += n as u64;
 
         let pieces = &mut self.pieces;
-        self.splitter.feed(read, |piece| pieces.push(piece));
+        self.splitter
+            .feed(buf.filled(n), |piece| pieces.push(piece));
         // The held partial shrinks first: its bytes move into the chunks charged below.
         self.held.resize(self.splitter.held());
+        let run_bytes: usize = self.pieces.iter().map(Piece::run_len).sum();
+        // Only a full-size read hands its buffer over, so that the buffer's charge stays
+        // within what the budget allowed for the read.
+        let shared = (want == CHUNK && n >= HAND_OVER && run_bytes > 0).then(|| buf.hand_over(n));
+        let last_run = self.pieces.iter().rposition(|p| p.run_len() > 0);
         let ts = clock.now();
-        for piece in self.pieces.drain(..) {
+        for (i, piece) in self.pieces.drain(..).enumerate() {
+            let mut extra = 0;
             let (text, end_in_read) = match piece {
-                // An exact-size copy: the memory a chunk keeps alive is what is charged for it.
-                Piece::Run { start, end, lines } => (
-                    ChunkText::Lines {
-                        text: Bytes::copy_from_slice(&read[start..end]),
-                        count: lines,
-                    },
-                    end,
-                ),
+                Piece::Run { start, end, lines } => {
+                    let text = match &shared {
+                        Some(whole) => {
+                            // The last run also carries what no run holds of the buffer: it
+                            // is dropped last, with the buffer.
+                            if Some(i) == last_run {
+                                extra = CHUNK - run_bytes;
+                            }
+                            whole.slice(start..end)
+                        }
+                        // An exact-size copy: the memory a chunk keeps alive is its charge.
+                        None => Bytes::copy_from_slice(&buf.filled(n)[start..end]),
+                    };
+                    (ChunkText::Lines { text, count: lines }, end)
+                }
                 Piece::Cut(cut) => (
                     ChunkText::Cut {
                         text: cut.text,
@@ -321,7 +343,7 @@ impl Tailer {
                 inode,
                 offset: start + end_in_read as u64,
             };
-            out.push(new_chunk(&self.source, budget, ts, text, end));
+            out.push(new_chunk(&self.source, budget, ts, text, end, extra));
             self.emitted += out.last().map_or(0, Chunk::line_count);
         }
         Ok(n)
@@ -416,7 +438,7 @@ impl Tailer {
             text,
             mark: LineMark::Unterminated,
         };
-        out.push(new_chunk(&self.source, budget, clock.now(), text, end));
+        out.push(new_chunk(&self.source, budget, clock.now(), text, end, 0));
         self.emitted += 1;
     }
 }
@@ -430,13 +452,14 @@ enum EndOfFile {
     Newest,
 }
 
-/// A chunk of `source`, charged to `budget`.
+/// A chunk of `source`, charged to `budget` for its text, its overhead and `extra` bytes.
 fn new_chunk(
     source: &Arc<StreamSource>,
     budget: &Arc<Budget>,
     ts: std::time::SystemTime,
     text: ChunkText,
     end: Position,
+    extra: usize,
 ) -> Chunk {
     let len = match &text {
         ChunkText::Lines { text, .. } | ChunkText::Cut { text, .. } => text.len(),
@@ -446,7 +469,7 @@ fn new_chunk(
         text,
         source: Arc::clone(source),
         end,
-        _charge: budget.charge(len + CHUNK_OVERHEAD),
+        _charge: budget.charge(len + CHUNK_OVERHEAD + extra),
     }
 }
 

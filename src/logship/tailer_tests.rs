@@ -5,6 +5,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use super::*;
 use crate::logship::line::Stream;
+use crate::logship::readbuf::BufferPool;
 use crate::logship::tags::{StreamTags, TaskTags};
 
 #[derive(Debug)]
@@ -54,7 +55,7 @@ fn tailer(dir: &Path, resume: Option<Position>) -> Tailer {
 /// One poll: the lines read, the report, and the chunks they came in.
 fn poll(t: &mut Tailer, budget: &Arc<Budget>) -> (Vec<String>, PollReport, Vec<Chunk>) {
     let mut out = Vec::new();
-    let mut buf = vec![0; CHUNK];
+    let mut buf = ReadBuffer::new(Arc::new(BufferPool::default()));
     let report = t
         .poll(budget, &FixedClock, usize::MAX, &mut buf, &mut out)
         .unwrap();
@@ -201,4 +202,31 @@ fn reading_stops_at_the_memory_budget_and_charges_what_it_holds() {
     assert_eq!(budget.used(), 0);
     let (more, _, _) = poll(&mut t, &budget);
     assert!(!more.is_empty());
+}
+
+#[test]
+fn a_large_read_hands_its_buffer_over_and_charges_all_of_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let budget = Budget::new(1 << 30);
+    let line = "y".repeat(99) + "\n";
+    append(dir.path(), 0, &(line.repeat(CHUNK / 100 + 1) + "tail"));
+    let pool = Arc::new(BufferPool::default());
+    let mut buf = ReadBuffer::new(Arc::clone(&pool));
+    let mut t = tailer(dir.path(), None);
+    let mut out = Vec::new();
+    t.poll(&budget, &FixedClock, CHUNK, &mut buf, &mut out)
+        .unwrap();
+    let lines: usize = out.iter().map(|c| c.line_count() as usize).sum();
+    assert_eq!(lines, CHUNK / 100, "whole lines of the first read");
+    assert_eq!(out.len(), 1, "one run");
+    // The whole buffer is charged (plus the chunk's overhead), not just the lines.
+    assert!(budget.used() >= CHUNK, "{}", budget.used());
+    assert_eq!(pool.idle(), 0);
+    drop(out);
+    assert_eq!(
+        pool.idle(),
+        1,
+        "the buffer is back once its lines are dropped"
+    );
+    assert_eq!(budget.used(), 0);
 }
