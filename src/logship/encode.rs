@@ -7,7 +7,7 @@
 use std::time::SystemTime;
 
 use super::batch::LineRef;
-use super::line::{Chunk, LineMark};
+use super::line::{Chunk, ChunkText, LineMark};
 
 /// Whether `bytes` can be copied as is: ASCII (so valid UTF-8) with nothing to escape. Most
 /// log lines can; the inner loop has no early exit so that it compiles to vector instructions.
@@ -15,6 +15,16 @@ fn plain_ascii(bytes: &[u8]) -> bool {
     !bytes.chunks(64).any(|chunk| {
         chunk.iter().fold(false, |acc, &b| {
             acc | !(0x20..0x80).contains(&b) | (b == b'"') | (b == b'\\')
+        })
+    })
+}
+
+/// Whether every line of a run (lines with their `\n`) can be copied as is: the same test as
+/// [`plain_ascii`], newlines allowed — one pass over the whole run instead of one per line.
+fn plain_ascii_lines(bytes: &[u8]) -> bool {
+    !bytes.chunks(64).any(|chunk| {
+        chunk.iter().fold(false, |acc, &b| {
+            acc | (!(0x20..0x80).contains(&b) & (b != b'\n')) | (b == b'"') | (b == b'\\')
         })
     })
 }
@@ -161,6 +171,22 @@ pub fn write_json_chunk(out: &mut Vec<u8>, chunk: &Chunk, ts: &mut TsCache) {
     tail.extend_from_slice(b",\"tags\":");
     tail.extend_from_slice(chunk.source.tags.json().as_bytes());
     out.reserve(chunk.text_bytes() + chunk.line_count() as usize * (head.len() + tail.len() + 4));
+    if let ChunkText::Lines { text, .. } = &chunk.text
+        && plain_ascii_lines(text)
+    {
+        // Nothing to escape and no marks: each line is copied between its frame.
+        head.push(b'"');
+        tail.splice(..0, *b"\"");
+        tail.extend_from_slice(b"}\n");
+        let mut rest = &text[..];
+        while let Some(end) = memchr::memchr(b'\n', rest) {
+            out.extend_from_slice(&head);
+            out.extend_from_slice(&rest[..end]);
+            out.extend_from_slice(&tail);
+            rest = &rest[end + 1..];
+        }
+        return;
+    }
     for (text, mark) in chunk.lines() {
         out.extend_from_slice(&head);
         write_json_str(out, text);
@@ -173,7 +199,6 @@ pub fn write_json_chunk(out: &mut Vec<u8>, chunk: &Chunk, ts: &mut TsCache) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::logship::line::ChunkText;
     use std::time::{Duration, UNIX_EPOCH};
 
     fn json(bytes: &[u8]) -> String {
@@ -245,6 +270,10 @@ mod tests {
         use bytes::Bytes;
         let chunks = [
             chunk(ChunkText::Lines {
+                text: Bytes::from_static(b"GET /x 200\n\nplain ascii ~ {} []\n"),
+                count: 3,
+            }),
+            chunk(ChunkText::Lines {
                 text: Bytes::from_static(b"plain\n\x01\x02\"\\\xff\n\n"),
                 count: 3,
             }),
@@ -267,6 +296,14 @@ mod tests {
                 .map(|l| serde_json::from_slice(l).unwrap())
                 .collect();
             assert_eq!(lines.len() as u64, chunk.line_count());
+        }
+    }
+
+    #[test]
+    fn only_runs_without_anything_to_escape_are_plain() {
+        assert!(plain_ascii_lines(b"a b\n~\n\n"));
+        for bad in [&b"a\"b\n"[..], b"a\\b\n", b"tab\there\n", "é\n".as_bytes()] {
+            assert!(!plain_ascii_lines(bad), "{bad:?}");
         }
     }
 
