@@ -39,17 +39,22 @@ pub struct LineRef<'a> {
     pub source: &'a StreamSource,
 }
 
+impl Chunk {
+    /// Its lines as the sinks see them.
+    pub fn line_refs(&self) -> impl Iterator<Item = LineRef<'_>> {
+        self.lines().map(|(text, mark)| LineRef {
+            text,
+            mark,
+            ts: self.ts,
+            source: &self.source,
+        })
+    }
+}
+
 impl Batch {
     /// Every line, in order.
     pub fn lines(&self) -> impl Iterator<Item = LineRef<'_>> {
-        self.chunks.iter().flat_map(|chunk| {
-            chunk.lines().map(|(text, mark)| LineRef {
-                text,
-                mark,
-                ts: chunk.ts,
-                source: &chunk.source,
-            })
-        })
+        self.chunks.iter().flat_map(Chunk::line_refs)
     }
 
     /// Per stream: its key, its serial, the position after its last line here, and how many

@@ -253,13 +253,7 @@ mod tests {
     fn line_by_line(chunk: &Chunk) -> Vec<u8> {
         let mut out = Vec::new();
         let mut ts = TsCache::nanos();
-        for (text, mark) in chunk.lines() {
-            let line = LineRef {
-                text,
-                mark,
-                ts: chunk.ts,
-                source: &chunk.source,
-            };
+        for line in chunk.line_refs() {
             write_json_line(&mut out, &line, &mut ts);
         }
         out

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use super::SinkError;
-use crate::logship::batch::{Batch, LineRef};
+use crate::logship::batch::Batch;
 use crate::logship::encode::{TsCache, json_chunk_bound, write_json_chunk, write_json_line};
 
 pub struct FileSink {
@@ -93,13 +93,7 @@ impl FileState {
                 continue;
             }
             // The file may fill up inside this chunk: line by line, rotating where it does.
-            for (text, mark) in chunk.lines() {
-                let line = LineRef {
-                    text,
-                    mark,
-                    ts: chunk.ts,
-                    source: &chunk.source,
-                };
+            for line in chunk.line_refs() {
                 let before = buf.len();
                 write_json_line(&mut buf, &line, &mut self.ts);
                 let unwritten = (before - start) as u64;
