@@ -1,5 +1,6 @@
 //! The dashboards and alerts against a real Prometheus: Debian's `prometheus` scrapes three
-//! real agents (real Consul, nomad-sim running real greeters) every second while a
+//! real agents (real Consul, nomad-sim running real greeters, their logs shipped to a real HTTP
+//! receiver) every second while a
 //! configuration change rolls through a job, then a bad configuration gets stuck and its fix
 //! completes the rollout. Then every PromQL expression of every dashboard panel and alert rule
 //! must be accepted, every panel's query must have returned data, every dashboard variable must
@@ -9,6 +10,10 @@
 
 mod e2e;
 mod prom;
+// Shared with the log-shipping tests, which read more of what it captured.
+#[allow(dead_code)]
+#[path = "logship_support/receiver.rs"]
+mod receiver;
 
 use std::time::{Duration, SystemTime};
 
@@ -16,6 +21,7 @@ use e2e::World;
 use prom::contract::{contract, exposed, promtool_check_metrics};
 use prom::dashboards::{Intervals, panel_queries, variable_queries};
 use prom::server::{Prometheus, locate, repo_path};
+use receiver::Receiver;
 use serde_json::Value;
 use shepard_testkit::{GreetJob, poll};
 
@@ -52,7 +58,14 @@ async fn stuck_alerts(prom: &Prometheus) -> Vec<Value> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dashboards_and_alerts_hold_against_a_real_prometheus_scraping_three_agents() {
     locate();
-    let world = World::start(3, &[]).await;
+    // Log shipping on, so that its panels and alerts have series to show.
+    let logs = Receiver::start(0).await;
+    let logs_url = logs.url("/ingest");
+    let world = World::start(
+        3,
+        &["--logs-http-url", &logs_url, "--ship-log-interval", "1s"],
+    )
+    .await;
     let started = SystemTime::now();
     let targets: Vec<String> = world
         .cluster
@@ -140,6 +153,11 @@ async fn dashboards_and_alerts_hold_against_a_real_prometheus_scraping_three_age
         },
     )
     .await;
+
+    assert!(
+        !logs.accepted().is_empty(),
+        "the greeters' logs reached the receiver"
+    );
 
     let intervals = Intervals {
         // Grafana's $__rate_interval is at least four scrape intervals.

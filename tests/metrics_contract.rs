@@ -62,6 +62,10 @@ fn agent_registry() -> Registry {
     let runtime = RuntimeMetrics::register(&registry).unwrap();
     let domain = DomainMetrics::register(&registry).unwrap();
     shepard::agent::gc_metrics::GcMetrics::register(&registry).unwrap();
+    // Registered by agents with a log sink configured.
+    shepard::logship::LogMetrics::register(&registry)
+        .unwrap()
+        .init_sink("file");
 
     api.observe_request(Api::Consul, "kv_list", Some(200), Duration::from_millis(3));
     api.index_reset(Api::Consul, "kv");
