@@ -15,10 +15,10 @@ pub const CHUNK_OVERHEAD: usize = std::mem::size_of::<super::line::Chunk>() + 16
 /// Memory a read of `n` bytes can add at most when lines are cut at `max_line` bytes. Every
 /// byte read ends up in one place (a run, a cut line, or the held partial line, whose earlier
 /// bytes are charged already), so the text adds `n` — twice over when the read buffer (of at
-/// most `n` bytes) goes along with its runs while cut lines copy; on top comes one chunk per run and per
-/// cut line: at most one cut per `max_line - 3` bytes (a part may end up to 3 bytes short to
-/// keep a character whole), plus a line joined across reads and an unterminated one, and a
-/// run between any two cuts.
+/// most `n` bytes) goes along with its runs while cut lines copy. On top comes one chunk per
+/// run and per cut line: at most one cut per `max_line - 3` bytes (a part may end up to 3
+/// bytes short to keep a character whole), plus a line joined across reads and an
+/// unterminated one, and a run between any two cuts.
 pub const fn worst_case_cost(n: usize, max_line: usize) -> usize {
     let part = if max_line > 4 { max_line - 3 } else { 1 };
     let cuts = n / part + 2;
@@ -93,7 +93,7 @@ impl Budget {
                 too_big = mid;
             }
         }
-        if fits > 0 { fits } else { 0 }
+        fits
     }
 
     /// Charges `bytes`; the returned guard gives them back when dropped. Never refuses: callers

@@ -63,6 +63,11 @@ impl LineSplitter {
         }
     }
 
+    /// The longest line (or part) it emits.
+    pub fn max_line(&self) -> usize {
+        self.max_line
+    }
+
     /// Bytes held for an unfinished line.
     pub fn held(&self) -> usize {
         self.partial.len()

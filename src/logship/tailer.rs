@@ -31,7 +31,7 @@ use super::clock::Clock;
 use super::line::{Chunk, ChunkText, LineMark, Position, StreamKey, StreamSource};
 use super::logfiles::{self, LogFile};
 use super::readbuf::ReadBuffer;
-use super::splitter::{LineSplitter, MIN_LINE, Piece};
+use super::splitter::{LineSplitter, Piece};
 
 /// Largest single read: the size of the read buffer the reader lends every tailer.
 pub const CHUNK: usize = ReadBuffer::SIZE;
@@ -92,7 +92,6 @@ pub struct Tailer {
     draining: bool,
     finished: bool,
     emitted: u64,
-    max_line: usize,
     /// What the splitter made of the last read (kept for its allocation).
     pieces: Vec<Piece>,
 }
@@ -110,7 +109,6 @@ impl Tailer {
             draining: false,
             finished: false,
             emitted: 0,
-            max_line: max_line_bytes.max(MIN_LINE),
             pieces: Vec::new(),
         }
     }
@@ -167,7 +165,7 @@ impl Tailer {
                 report.state = TailState::Limit;
                 return Ok(report);
             }
-            let want = budget.readable(CHUNK.min(remaining), self.max_line);
+            let want = budget.readable(CHUNK.min(remaining), self.splitter.max_line());
             if want == 0 {
                 // Keep the sizes of files Nomad may delete while reading waits.
                 self.rescan()?;
