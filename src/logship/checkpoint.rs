@@ -1,12 +1,12 @@
 //! The local state file of log shipping: per stream, the file (index and inode) and byte
 //! offset up to which every sink acknowledged the lines. It is rewritten only after an
-//! acknowledgement, atomically — write a temporary file, fsync it, rename it over the old one,
-//! fsync the directory — so a crash leaves either the old or the new state, and a restart
-//! resumes at or before what was delivered: at-least-once.
+//! acknowledgement, atomically — write a second file, fsync it, rename it into place, fsync the
+//! directory (see `statefile`) — so a crash leaves either the old or the new state, and a
+//! restart resumes at or before what was delivered: at-least-once.
 
 use std::collections::BTreeMap;
-use std::fs::{self, File};
-use std::io::{self, Write};
+use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::line::{Position, Stream, StreamKey};
 use super::logfiles;
+use super::statefile::StateFile;
 
 /// Name of the state file inside the state directory.
 pub const FILE_NAME: &str = "logship-checkpoints.json";
@@ -33,7 +34,7 @@ pub enum CheckpointError {
 }
 
 #[derive(Debug, Serialize, Deserialize)]
-struct StateFile {
+struct SavedState {
     version: u32,
     streams: Vec<Entry>,
 }
@@ -66,7 +67,7 @@ impl<'de> Deserialize<'de> for Stream {
 /// The acknowledged positions, in memory, and the file that keeps them.
 #[derive(Debug)]
 pub struct CheckpointStore {
-    path: PathBuf,
+    file: StateFile,
     positions: BTreeMap<StreamKey, Position>,
 }
 
@@ -82,7 +83,7 @@ impl CheckpointStore {
         let path = state_dir.join(FILE_NAME);
         let mut positions = BTreeMap::new();
         match fs::read(&path) {
-            Ok(bytes) => match serde_json::from_slice::<StateFile>(&bytes) {
+            Ok(bytes) => match serde_json::from_slice::<SavedState>(&bytes) {
                 Ok(state) => {
                     for e in state.streams {
                         let key = StreamKey {
@@ -106,11 +107,14 @@ impl CheckpointStore {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(source) => return Err(CheckpointError::Read { path, source }),
         }
-        Ok(Self { path, positions })
+        Ok(Self {
+            file: StateFile::new(path),
+            positions,
+        })
     }
 
     pub fn path(&self) -> &Path {
-        &self.path
+        self.file.path()
     }
 
     pub fn get(&self, key: &StreamKey) -> Option<Position> {
@@ -130,8 +134,8 @@ impl CheckpointStore {
     }
 
     /// Writes the state atomically and durably.
-    pub fn save(&self) -> Result<(), CheckpointError> {
-        let state = StateFile {
+    pub fn save(&mut self) -> Result<(), CheckpointError> {
+        let state = SavedState {
             version: 1,
             streams: self
                 .positions
@@ -145,25 +149,13 @@ impl CheckpointStore {
                 })
                 .collect(),
         };
-        let write_err = |source| CheckpointError::Write {
-            path: self.path.clone(),
-            source,
-        };
-        let bytes =
-            serde_json::to_vec_pretty(&state).map_err(|e| write_err(io::Error::other(e)))?;
-        let tmp = self.path.with_extension("json.tmp");
-        let mut file = File::create(&tmp).map_err(write_err)?;
-        file.write_all(&bytes).map_err(write_err)?;
-        file.sync_all().map_err(write_err)?;
-        drop(file);
-        fs::rename(&tmp, &self.path).map_err(write_err)?;
-        // The rename is durable only once the directory entry is.
-        if let Some(dir) = self.path.parent() {
-            File::open(dir)
-                .and_then(|d| d.sync_all())
-                .map_err(write_err)?;
-        }
-        Ok(())
+        let bytes = serde_json::to_vec_pretty(&state).map_err(io::Error::other);
+        bytes
+            .and_then(|bytes| self.file.replace(&bytes))
+            .map_err(|source| CheckpointError::Write {
+                path: self.file.path().to_path_buf(),
+                source,
+            })
     }
 }
 
@@ -199,7 +191,11 @@ mod tests {
         assert_eq!(reopened.get(&key("a1", Stream::Stderr)), None);
         let text = fs::read_to_string(dir.path().join(FILE_NAME)).unwrap();
         assert!(text.contains("\"file\": \"web.stdout.3\""), "{text}");
-        assert!(!dir.path().join("logship-checkpoints.json.tmp").exists());
+        // Beside it, at most an earlier complete state (the spare the next save writes into).
+        let spare = dir.path().join("logship-checkpoints.json.tmp");
+        if let Ok(spare) = fs::read(&spare) {
+            serde_json::from_slice::<SavedState>(&spare).unwrap();
+        }
     }
 
     #[test]

@@ -29,6 +29,7 @@ pub mod settings;
 mod shipper;
 pub mod sinks;
 pub mod splitter;
+mod statefile;
 pub mod tags;
 pub mod tailer;
 

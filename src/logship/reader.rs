@@ -157,7 +157,12 @@ impl Reader {
         match cmd {
             ReaderCmd::Track(spec) => {
                 tailers.retain(|t| t.key() != &spec.source.key);
-                tailers.push(Tailer::new(spec, &self.budget, self.max_line_bytes));
+                tailers.push(Tailer::new(
+                    spec,
+                    &self.budget,
+                    self.max_line_bytes,
+                    self.poll_interval,
+                ));
             }
             ReaderCmd::Untrack { key, drain: false } => tailers.retain(|t| t.key() != &key),
             ReaderCmd::Untrack { key, drain: true } => {

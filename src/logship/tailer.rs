@@ -8,7 +8,8 @@
 //!   file, which is where reading already is).
 //! - Files that disappeared before they could be opened are a loss: their sizes as last seen
 //!   by a scan are reported (a lower bound) and logged — never skipped silently. Scans go on
-//!   while reading is paused, so those sizes are known.
+//!   while reading is paused (at most once per `paused_rescan`, the reader's poll interval),
+//!   so those sizes are known.
 //! - Reads are sized by the memory budget; with no room, reading pauses (back-pressure).
 //! - Every chunk carries the position after its last line; resuming from a checkpoint
 //!   reopens that file (same index and inode) at that offset.
@@ -23,6 +24,7 @@ use std::io::{self, Read, Seek, SeekFrom};
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
@@ -89,6 +91,11 @@ pub struct Tailer {
     /// Every file seen by a scan and not yet passed, by index, with its last seen size: what a
     /// file rotated away before it was opened held (at least).
     seen: BTreeMap<u64, LogFile>,
+    last_scan: Option<Instant>,
+    /// How long a paused tailer goes without a scan. A saturated sink wakes the reader at
+    /// every acknowledged batch; a scan each time costs more than the sizes it refreshes are
+    /// worth.
+    paused_rescan: Duration,
     draining: bool,
     finished: bool,
     emitted: u64,
@@ -97,7 +104,12 @@ pub struct Tailer {
 }
 
 impl Tailer {
-    pub fn new(spec: TailerSpec, budget: &Arc<Budget>, max_line_bytes: usize) -> Self {
+    pub fn new(
+        spec: TailerSpec,
+        budget: &Arc<Budget>,
+        max_line_bytes: usize,
+        paused_rescan: Duration,
+    ) -> Self {
         Self {
             dir: spec.dir,
             source: spec.source,
@@ -106,6 +118,8 @@ impl Tailer {
             current: None,
             resume: spec.resume,
             seen: BTreeMap::new(),
+            last_scan: None,
+            paused_rescan,
             draining: false,
             finished: false,
             emitted: 0,
@@ -168,7 +182,12 @@ impl Tailer {
             let want = budget.readable(CHUNK.min(remaining), self.splitter.max_line());
             if want == 0 {
                 // Keep the sizes of files Nomad may delete while reading waits.
-                self.rescan()?;
+                if self
+                    .last_scan
+                    .is_none_or(|at| at.elapsed() >= self.paused_rescan)
+                {
+                    self.rescan()?;
+                }
                 report.state = TailState::Paused;
                 return Ok(report);
             }
@@ -206,6 +225,7 @@ impl Tailer {
 
     fn rescan(&mut self) -> io::Result<Vec<LogFile>> {
         let files = logfiles::scan(&self.dir, &self.source.key.task, self.source.key.stream)?;
+        self.last_scan = Some(Instant::now());
         for file in &files {
             self.seen.insert(file.index, *file);
         }
