@@ -432,5 +432,48 @@ async fn main() -> anyhow::Result<()> {
         mb(peak.load(Ordering::Relaxed).saturating_sub(before) as f64),
         mb(high_water as f64)
     );
+    idle_cpu(root.path()).await?;
+    Ok(())
+}
+
+/// CPU of shipping that has nothing to do: 100 tasks tracked (200 streams, each with a few
+/// Nomad files already shipped), nothing written, the default poll interval. What an agent on
+/// a node of quiet tasks pays for log shipping.
+async fn idle_cpu(root: &Path) -> anyhow::Result<()> {
+    let tasks = 100;
+    let allocs = root.join("idle");
+    let (_, lines) = generate(&allocs, tasks, 64 * 1024, 16 * 1024)?;
+    let work = root.join("idle-run");
+    let config = logs_config(&work.join("out/tasks.jsonl"));
+    let settings = ShipperSettings::new(config.clone(), Duration::from_secs(1), work.join("state"));
+    let poll = settings.poll_interval;
+    let metrics = LogMetrics::unregistered();
+    let handle = LogShipper::start(settings, sinks::build(&config)?, metrics.clone())?;
+    for i in 0..tasks {
+        handle.track(task(&allocs, i));
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while metrics.lines_shipped("file") < lines {
+        if Instant::now() > deadline {
+            bail!(
+                "idle set-up: shipped {} lines of {lines}",
+                metrics.lines_shipped("file")
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // A measurement window, not a wait for something to happen.
+    let window = Duration::from_secs(10);
+    let cpu = cpu_seconds(libc::RUSAGE_SELF);
+    tokio::time::sleep(window).await;
+    let used = cpu_seconds(libc::RUSAGE_SELF) - cpu;
+    handle.shutdown().await;
+    println!(
+        "idle            : {tasks} tasks tracked (200 streams, {} files), nothing written, poll every {poll:?}: {:.2} % of a core ({:.3} s CPU in {:.0} s)",
+        all_files(&allocs)?.len(),
+        100.0 * used / window.as_secs_f64(),
+        used,
+        window.as_secs_f64()
+    );
     Ok(())
 }

@@ -5,7 +5,9 @@
 //! - At the end of a file, a scan of the directory decides: a file with a higher index means
 //!   the current one is complete (it is read once more to its end, then the next is opened);
 //!   none means the task has written nothing new yet (a restarted task appends to the newest
-//!   file, which is where reading already is).
+//!   file, which is where reading already is). While the directory's modification time stays
+//!   what it was at a scan that found nothing newer, no file was added or removed, so an idle
+//!   stream costs one `stat` of the directory per poll instead of a scan.
 //! - Files that disappeared before they could be opened are a loss: their sizes as last seen
 //!   by a scan are reported (a lower bound) and logged — never skipped silently. Scans go on
 //!   while reading is paused (at most once per `paused_rescan`, the reader's poll interval),
@@ -24,7 +26,7 @@ use std::io::{self, Read, Seek, SeekFrom};
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 
@@ -40,6 +42,12 @@ pub const CHUNK: usize = ReadBuffer::SIZE;
 
 /// Reads at least this large hand their buffer over instead of copying their lines out.
 const HAND_OVER: usize = CHUNK / 4;
+
+/// How old a directory's modification time must be before an unchanged time is taken to mean
+/// an unchanged directory. Timestamps are coarse (a clock tick): a file created in the same
+/// tick as the previous change would leave the time as it was, but not once that tick lies
+/// this far in the past.
+const SETTLED: Duration = Duration::from_secs(1);
 
 /// What a tailer needs to start: where the files are, whose they are, where to resume.
 #[derive(Debug, Clone)]
@@ -92,6 +100,9 @@ pub struct Tailer {
     /// file rotated away before it was opened held (at least).
     seen: BTreeMap<u64, LogFile>,
     last_scan: Option<Instant>,
+    /// The directory's modification time before the last scan, when that scan found nothing
+    /// newer than the file being read (or no file at all) and the time was settled.
+    quiet_since: Option<SystemTime>,
     /// How long a paused tailer goes without a scan. A saturated sink wakes the reader at
     /// every acknowledged batch; a scan each time costs more than the sizes it refreshes are
     /// worth.
@@ -119,6 +130,7 @@ impl Tailer {
             resume: spec.resume,
             seen: BTreeMap::new(),
             last_scan: None,
+            quiet_since: None,
             paused_rescan,
             draining: false,
             finished: false,
@@ -186,7 +198,7 @@ impl Tailer {
                     .last_scan
                     .is_none_or(|at| at.elapsed() >= self.paused_rescan)
                 {
-                    self.rescan()?;
+                    let _ = self.rescan()?;
                 }
                 report.state = TailState::Paused;
                 return Ok(report);
@@ -223,20 +235,38 @@ impl Tailer {
         TailState::Finished
     }
 
-    fn rescan(&mut self) -> io::Result<Vec<LogFile>> {
+    /// Scans the directory. Returns its files and the directory's modification time from just
+    /// before the scan, if settled (see [`SETTLED`]).
+    fn rescan(&mut self) -> io::Result<(Vec<LogFile>, Option<SystemTime>)> {
+        let settled = dir_mtime(&self.dir).filter(|m| {
+            SystemTime::now()
+                .duration_since(*m)
+                .is_ok_and(|age| age >= SETTLED)
+        });
         let files = logfiles::scan(&self.dir, &self.source.key.task, self.source.key.stream)?;
         self.last_scan = Some(Instant::now());
+        self.quiet_since = None;
         for file in &files {
             self.seen.insert(file.index, *file);
         }
-        Ok(files)
+        Ok((files, settled))
+    }
+
+    /// Whether the directory is as it was at the last scan that found nothing new.
+    fn dir_unchanged(&self) -> bool {
+        self.quiet_since
+            .is_some_and(|quiet| dir_mtime(&self.dir) == Some(quiet))
     }
 
     /// Opens the file to start from: the checkpointed one at its offset, else the oldest.
     /// `false` when the stream has no files yet.
     fn open_first(&mut self) -> io::Result<bool> {
-        let files = self.rescan()?;
+        if self.dir_unchanged() {
+            return Ok(false);
+        }
+        let (files, settled) = self.rescan()?;
         let Some(oldest) = files.first().copied() else {
+            self.quiet_since = settled;
             return Ok(false);
         };
         let key = &self.source.key;
@@ -373,12 +403,19 @@ impl Tailer {
         clock: &dyn Clock,
         out: &mut Vec<Chunk>,
     ) -> io::Result<EndOfFile> {
-        let files = self.rescan()?;
+        if self.dir_unchanged()
+            && let Some(current) = self.current.as_mut()
+        {
+            check_truncation(current, &self.source.key)?;
+            return Ok(EndOfFile::Newest);
+        }
+        let (files, settled) = self.rescan()?;
         let Some(current) = self.current.as_mut() else {
             return Ok(EndOfFile::Newest);
         };
         let Some(next) = files.iter().find(|f| f.index > current.index).copied() else {
             check_truncation(current, &self.source.key)?;
+            self.quiet_since = settled;
             return Ok(EndOfFile::Newest);
         };
         if !current.superseded {
@@ -493,6 +530,11 @@ fn new_chunk(
 
 /// Nomad never truncates its files, but a file shorter than the read offset can only mean
 /// it was; reading starts over rather than waiting forever at a dead offset.
+/// The directory's modification time; `None` when it cannot be read (missing, for one).
+fn dir_mtime(dir: &std::path::Path) -> Option<SystemTime> {
+    std::fs::metadata(dir).and_then(|m| m.modified()).ok()
+}
+
 fn check_truncation(current: &mut OpenFile, key: &StreamKey) -> io::Result<()> {
     let size = current.file.metadata()?.len();
     if size < current.offset {

@@ -1,7 +1,7 @@
-use std::fs::{self, OpenOptions};
+use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::Path;
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::*;
 use crate::logship::line::Stream;
@@ -230,4 +230,61 @@ fn a_large_read_hands_its_buffer_over_and_charges_all_of_it() {
         "the buffer is back once its lines are dropped"
     );
     assert_eq!(budget.used(), 0);
+}
+
+/// Sets the directory's modification time to `time`.
+fn set_dir_time(dir: &Path, time: SystemTime) {
+    File::open(dir).unwrap().set_modified(time).unwrap();
+}
+
+#[test]
+fn an_idle_stream_looks_at_its_directory_time_instead_of_scanning() {
+    let dir = tempfile::tempdir().unwrap();
+    let budget = Budget::new(1 << 30);
+    append(dir.path(), 0, "a\n");
+    let settled = SystemTime::now() - Duration::from_secs(60);
+    set_dir_time(dir.path(), settled);
+    let mut t = tailer(dir.path(), None);
+    assert_eq!(poll(&mut t, &budget).0, vec!["a"]);
+    // A new file whose creation left the directory's time as it was is not looked for...
+    append(dir.path(), 1, "b\n");
+    set_dir_time(dir.path(), settled);
+    assert!(poll(&mut t, &budget).0.is_empty(), "no scan");
+    // ...while the file being read is still followed,
+    append(dir.path(), 0, "c\n");
+    set_dir_time(dir.path(), settled);
+    assert_eq!(poll(&mut t, &budget).0, vec!["c"]);
+    // and any other time of the directory brings a scan, which finds the new file.
+    set_dir_time(dir.path(), settled + Duration::from_secs(1));
+    assert_eq!(poll(&mut t, &budget).0, vec!["b"]);
+}
+
+#[test]
+fn a_directory_changed_within_the_last_second_is_scanned_every_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let budget = Budget::new(1 << 30);
+    append(dir.path(), 0, "a\n");
+    let mut t = tailer(dir.path(), None);
+    assert_eq!(poll(&mut t, &budget).0, vec!["a"]);
+    // A file created in the same clock tick as the directory's last change leaves its time as
+    // it was; a time that recent is never taken to mean "unchanged".
+    let recent = fs::metadata(dir.path()).unwrap().modified().unwrap();
+    append(dir.path(), 1, "b\n");
+    set_dir_time(dir.path(), recent);
+    assert_eq!(poll(&mut t, &budget).0, vec!["b"]);
+}
+
+#[test]
+fn a_stream_without_files_yet_waits_on_its_directory_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let budget = Budget::new(1 << 30);
+    let settled = SystemTime::now() - Duration::from_secs(60);
+    set_dir_time(dir.path(), settled);
+    let mut t = tailer(dir.path(), None);
+    assert!(poll(&mut t, &budget).0.is_empty());
+    append(dir.path(), 0, "first\n");
+    set_dir_time(dir.path(), settled);
+    assert!(poll(&mut t, &budget).0.is_empty(), "no scan");
+    set_dir_time(dir.path(), settled + Duration::from_secs(1));
+    assert_eq!(poll(&mut t, &budget).0, vec!["first"]);
 }
