@@ -2,7 +2,7 @@
 //! nomad-sim and real agents, printed as a table of measured values against the targets:
 //! detection (watched file rewritten → restart issued), hand-off (slot released → next
 //! restart on that slot), rollout wall time against the ideal, and an idle agent's request
-//! rate beyond its blocking watches and its memory.
+//! rate beyond its blocking watches, its memory and its CPU.
 //!
 //! `cargo build --release --workspace --bins && cargo run --release --example rollout_bench`
 //! (options: `--rollouts N` (default 7), `--idle-allocs N` (100), `--idle-secs S` (60)).
@@ -171,6 +171,11 @@ async fn main() -> anyhow::Result<()> {
         "  watches {:.3} /s, other {:.3} /s",
         idle.per_second(idle.watch_requests()),
         other_rate
+    );
+    println!(
+        "  agent CPU {:.2} % of a core ({:.2} s in the window)",
+        100.0 * idle.cpu_secs / idle.window.as_secs_f64(),
+        idle.cpu_secs
     );
     println!(
         "\nreproduce: cargo build --release --workspace --bins && \

@@ -1,6 +1,7 @@
 //! The idle measure: one node, one agent managing `count` allocations, nothing changing. Reads
-//! the agent's `shepard_api_requests_total` before and after a window, per operation, and its
-//! resident memory from `/proc/<pid>/status`.
+//! the agent's `shepard_api_requests_total` before and after a window, per operation, its CPU
+//! time from `/proc/<pid>/stat` over the same window, and its resident memory from
+//! `/proc/<pid>/status`.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -25,6 +26,8 @@ pub struct IdleReport {
     pub window: Duration,
     pub per_op: BTreeMap<(String, String), f64>,
     pub rss_kib: u64,
+    /// CPU seconds (user + system) the agent used in the window.
+    pub cpu_secs: f64,
 }
 
 impl IdleReport {
@@ -52,8 +55,10 @@ impl IdleReport {
 /// Counts the agent's requests over `window` (a measurement window, not a synchronisation).
 pub async fn measure(agent: &AgentProcess, window: Duration) -> anyhow::Result<IdleReport> {
     let before = requests(agent)?;
+    let cpu_before = cpu_secs(agent.pid())?;
     let started = Instant::now();
     tokio::time::sleep(window).await;
+    let cpu_secs = cpu_secs(agent.pid())? - cpu_before;
     let after = requests(agent)?;
     let window = started.elapsed();
     let mut per_op = BTreeMap::new();
@@ -67,6 +72,7 @@ pub async fn measure(agent: &AgentProcess, window: Duration) -> anyhow::Result<I
         window,
         per_op,
         rss_kib: rss_kib(agent.pid())?,
+        cpu_secs,
     })
 }
 
@@ -94,6 +100,29 @@ fn requests(agent: &AgentProcess) -> anyhow::Result<BTreeMap<(String, String), f
         *out.entry((label("api"), label("op"))).or_insert(0.0) += value;
     }
     Ok(out)
+}
+
+/// CPU seconds (user + system) process `pid` has used: `utime` and `stime` of
+/// `/proc/<pid>/stat`, in clock ticks.
+fn cpu_secs(pid: u32) -> anyhow::Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .with_context(|| format!("read /proc/{pid}/stat"))?;
+    // The command name (field 2) may hold spaces: fields are counted from after its `)`.
+    let rest = stat
+        .rsplit_once(')')
+        .context("no `)` in /proc/<pid>/stat")?
+        .1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| -> anyhow::Result<f64> {
+        Ok(fields
+            .get(i)
+            .context("short /proc/<pid>/stat")?
+            .parse::<f64>()?)
+    };
+    // SAFETY: sysconf only reads a configuration value.
+    let per_sec = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    // utime and stime are fields 14 and 15; `rest` starts at field 3.
+    Ok((ticks(11)? + ticks(12)?) / per_sec)
 }
 
 /// `VmRSS` of process `pid`, in KiB.
