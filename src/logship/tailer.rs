@@ -99,6 +99,7 @@ pub struct Tailer {
     /// Every file seen by a scan and not yet passed, by index, with its last seen size: what a
     /// file rotated away before it was opened held (at least).
     seen: BTreeMap<u64, LogFile>,
+    /// When the directory was last scanned.
     last_scan: Option<Instant>,
     /// The directory's modification time before the last scan, when that scan found nothing
     /// newer than the file being read (or no file at all) and the time was settled.
@@ -198,7 +199,7 @@ impl Tailer {
                     .last_scan
                     .is_none_or(|at| at.elapsed() >= self.paused_rescan)
                 {
-                    let _ = self.rescan()?;
+                    self.rescan()?;
                 }
                 report.state = TailState::Paused;
                 return Ok(report);
