@@ -228,25 +228,33 @@ impl World {
             .collect()
     }
 
+    /// The KV content and the last `lines` lines of every agent's log, for failure messages.
+    pub async fn failure_report(&self, lines: usize) -> String {
+        let logs: Vec<String> = self
+            .cluster
+            .agents
+            .iter()
+            .map(|a| {
+                let all = a.log_lines();
+                all[all.len().saturating_sub(lines)..].join("\n")
+            })
+            .collect();
+        format!(
+            "KV:\n{}\nagent logs:\n{}",
+            self.dump_kv().await,
+            logs.join("\n---\n")
+        )
+    }
+
     /// Waits until the rollout of `job` is in `state`; on timeout, fails with the KV content
     /// and the end of every agent's log.
     pub async fn wait_rollout_state(&self, job: &str, state: &str, within: Duration) {
         let deadline = std::time::Instant::now() + within;
         while self.rollout_state(job).await.as_deref() != Some(state) {
             if std::time::Instant::now() > deadline {
-                let logs: Vec<String> = self
-                    .cluster
-                    .agents
-                    .iter()
-                    .map(|a| {
-                        let lines = a.log_lines();
-                        lines[lines.len().saturating_sub(40)..].join("\n")
-                    })
-                    .collect();
                 panic!(
-                    "rollout of {job} not {state} after {within:?}\nKV:\n{}\nagent logs:\n{}",
-                    self.dump_kv().await,
-                    logs.join("\n---\n")
+                    "rollout of {job} not {state} after {within:?}\n{}",
+                    self.failure_report(40).await
                 );
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
