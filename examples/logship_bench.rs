@@ -436,7 +436,7 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// CPU of shipping that has nothing to do: 100 tasks tracked (200 streams, each with a few
+/// CPU of shipping that has nothing to do: 100 tasks tracked (both streams of each, with a few
 /// Nomad files already shipped), nothing written, the default poll interval. What an agent on
 /// a node of quiet tasks pays for log shipping.
 async fn idle_cpu(root: &Path) -> anyhow::Result<()> {
@@ -469,7 +469,8 @@ async fn idle_cpu(root: &Path) -> anyhow::Result<()> {
     let used = cpu_seconds(libc::RUSAGE_SELF) - cpu;
     handle.shutdown().await;
     println!(
-        "idle            : {tasks} tasks tracked (200 streams, {} files), nothing written, poll every {poll:?}: {:.2} % of a core ({:.3} s CPU in {:.0} s)",
+        "idle            : {tasks} tasks tracked ({} streams, {} files), nothing written, poll every {poll:?}: {:.2} % of a core ({:.3} s CPU in {:.0} s)",
+        2 * tasks,
         all_files(&allocs)?.len(),
         100.0 * used / window.as_secs_f64(),
         used,

@@ -51,7 +51,8 @@ impl StateFile {
 
     /// Makes `bytes` the file's content, durably.
     pub fn replace(&mut self, bytes: &[u8]) -> io::Result<()> {
-        if self.exchange && self.path.exists() {
+        // Kept files mean the content file exists: no `stat` on the way of every save.
+        if self.exchange && (self.kept.is_some() || self.path.exists()) {
             match self.replace_by_exchange(bytes) {
                 Ok(()) => return Ok(()),
                 Err(e) if exchange_unsupported(&e) => {
@@ -106,18 +107,12 @@ impl StateFile {
         let Some(parent) = self.path.parent() else {
             return Ok(());
         };
-        if self.dir.is_none() {
-            let dir = if parent.as_os_str().is_empty() {
-                Path::new(".")
-            } else {
-                parent
-            };
-            self.dir = Some(File::open(dir)?);
-        }
-        match &self.dir {
-            Some(dir) => dir.sync_all(),
-            None => Ok(()),
-        }
+        let dir = match &self.dir {
+            Some(dir) => dir,
+            None if parent.as_os_str().is_empty() => self.dir.insert(File::open(".")?),
+            None => self.dir.insert(File::open(parent)?),
+        };
+        dir.sync_all()
     }
 }
 
