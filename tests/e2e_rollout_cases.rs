@@ -53,13 +53,9 @@ async fn a_bad_config_stops_after_max_parallel_restarts_and_a_fix_completes_the_
     assert_eq!(world.metric_max("shepard_rollout_stuck"), 0.0);
 }
 
-// Known to fail now and then (about 1 run in 6 with two copies running side by side): when the
-// second change lands between a restart's trigger and Nomad's `StartedAt`, the restarted
-// process may have read the older config while the decision core counts the newer one as read
-// (it takes every file changed before `StartedAt` as read), and the allocation stays on the
-// older config, reported in sync. The fix needs the run's record to keep the trigger time as
-// the point after which a change is unknown; until then this test does not run by default.
-#[ignore = "a second change between a restart's trigger and StartedAt can be missed"]
+// The second change may land while a restarted process starts, before Nomad records its
+// `StartedAt`: the process may have read either config, so the allocation must not be taken
+// for one on the newer config.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_change_during_a_rollout_ends_on_the_latest_config() {
     let world = World::start(3, &[]).await;

@@ -55,6 +55,10 @@ impl TaskEvent {
         "Restarting",
         "Started",
     ];
+
+    /// Event types Nomad records before the process of a restarted run is spawned.
+    pub const BEFORE_RESTARTED_RUN: [&'static str; 4] =
+        ["Restart Signaled", "Killing", "Terminated", "Restarting"];
 }
 
 /// The task's current run, from `Allocation.TaskStates[task]`.

@@ -1,6 +1,7 @@
 //! The per-allocation record at `state/<node>/<alloc_id>/<task>`: the restart phase and what it
 //! needs to survive an agent restart (slot claimed, trigger token and time), plus the
-//! fingerprints the current run started with (the baseline of drift detection).
+//! fingerprints the current run started with and up to when it read them (the baseline of
+//! drift detection).
 //!
 //! An in-flight record *claims* its slot: while a record is `triggered`, `restarted`,
 //! `verifying` or `stuck`, slot `slot` counts as taken even if its lock was released (the
@@ -63,6 +64,11 @@ pub struct AllocRecord {
     /// `StartedAt` of the run that `applied` describes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run_started_at: Option<Timestamp>,
+    /// The run's read cutoff (`drift::read_cutoff`): a watched file changed after it may not
+    /// have been read by the run. Absent when it is `run_started_at` (a first run, or a record
+    /// written before the field existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_cutoff: Option<Timestamp>,
     /// Fingerprints of the watched files that run started with (the applied configuration).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub applied: BTreeMap<String, Fingerprint>,
@@ -113,6 +119,7 @@ impl AllocRecord {
             alloc_index,
             phase: Phase::InSync,
             run_started_at: None,
+            read_cutoff: None,
             applied: BTreeMap::new(),
             target: BTreeMap::new(),
             drift_detected_at: None,

@@ -11,7 +11,7 @@ use crate::model::{AllocRecord, Phase, RolloutState, TaskEvent};
 use crate::settings::RestartMethod;
 use crate::time::Timestamp;
 
-use super::steady::{known_content, running_since, settle};
+use super::steady::{run_baseline, running_since, settle};
 use super::{RESTART_API_GRACE, Step, clear_restart};
 
 pub(super) fn step(s: &mut Step<'_, '_>) -> Phase {
@@ -297,13 +297,8 @@ fn newer_drift(
     record: &AllocRecord,
     started: Timestamp,
 ) -> Option<std::collections::BTreeMap<String, crate::model::Fingerprint>> {
-    let watched = &s.settings.watched;
-    let applied = if record.run_started_at == Some(started) {
-        record.applied.clone()
-    } else {
-        drift::baseline(&s.obs.files, watched, started, &known_content(s))
-    };
-    let drift = drift::detect(&s.obs.files, watched, started, &applied)?;
+    let (applied, cutoff) = run_baseline(s, started);
+    let drift = drift::detect(&s.obs.files, &s.settings.watched, cutoff, &applied)?;
     (drift.target != record.target).then_some(drift.target)
 }
 
@@ -315,13 +310,10 @@ fn observe_run(s: &Step<'_, '_>, mut record: AllocRecord, phase: Phase) -> Alloc
         && record.run_started_at != Some(started)
         && record.triggered_at.is_some_and(|t0| started > t0)
     {
+        let (applied, cutoff) = run_baseline(s, started);
         record.run_started_at = Some(started);
-        record.applied = drift::baseline(
-            &s.obs.files,
-            &s.settings.watched,
-            started,
-            &known_content(s),
-        );
+        record.read_cutoff = (cutoff != started).then_some(cutoff);
+        record.applied = applied;
     }
     record
 }

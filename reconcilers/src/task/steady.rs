@@ -72,18 +72,11 @@ pub(super) fn running_since(s: &Step<'_, '_>) -> Option<Timestamp> {
 /// The record of a task with nothing in flight, for the run that started at `started`:
 /// `InSync`, or `Drifted` with the drift's target.
 pub(super) fn settle(s: &Step<'_, '_>, started: Timestamp) -> AllocRecord {
-    let same_run = s
-        .record
-        .as_ref()
-        .filter(|r| r.run_started_at == Some(started));
-    let watched = &s.settings.watched;
-    let applied = same_run.map_or_else(
-        || drift::baseline(&s.obs.files, watched, started, &known_content(s)),
-        |r| r.applied.clone(),
-    );
-    let drift = drift::detect(&s.obs.files, watched, started, &applied);
+    let (applied, cutoff) = run_baseline(s, started);
+    let drift = drift::detect(&s.obs.files, &s.settings.watched, cutoff, &applied);
     let mut record = clear_restart(s.base_record());
     record.run_started_at = Some(started);
+    record.read_cutoff = (cutoff != started).then_some(cutoff);
     record.applied = applied;
     match drift {
         None => {
@@ -106,6 +99,29 @@ pub(super) fn settle(s: &Step<'_, '_>, started: Timestamp) -> AllocRecord {
         }
     }
     record
+}
+
+/// What the run that started at `started` read, and its read cutoff: as recorded when the record
+/// describes that run, else from the files, the restart's trigger and Nomad's events.
+pub(super) fn run_baseline(
+    s: &Step<'_, '_>,
+    started: Timestamp,
+) -> (
+    std::collections::BTreeMap<String, crate::model::Fingerprint>,
+    Timestamp,
+) {
+    if let Some(r) = s
+        .record
+        .as_ref()
+        .filter(|r| r.run_started_at == Some(started))
+    {
+        return (r.applied.clone(), r.read_cutoff.unwrap_or(started));
+    }
+    let triggered_at = s.record.as_ref().and_then(|r| r.triggered_at);
+    let events = s.obs.run.as_ref().map_or(&[][..], |r| &r.events[..]);
+    let cutoff = drift::read_cutoff(started, triggered_at, events);
+    let applied = drift::baseline(&s.obs.files, &s.settings.watched, cutoff, &known_content(s));
+    (applied, cutoff)
 }
 
 /// What the watched files held before the current run, as far as the record knows: the

@@ -169,6 +169,18 @@ impl Fixture {
         self
     }
 
+    /// Nomad recorded a task event of type `kind` at `at`.
+    pub fn event(mut self, kind: &str, at: i64) -> Self {
+        if let Some(run) = self.run.as_mut() {
+            run.events.push(TaskEvent {
+                kind: kind.into(),
+                time: t(at),
+            });
+            run.events.sort_by_key(|e| e.time);
+        }
+        self
+    }
+
     pub fn task_state(mut self, state: TaskState, failed: bool) -> Self {
         if let Some(run) = self.run.as_mut() {
             run.state = state;

@@ -278,6 +278,44 @@ fn second_change_while_verifying_drifts_again_after_release() {
 }
 
 #[test]
+fn a_change_between_the_trigger_and_started_at_is_not_taken_as_read() {
+    // v3 rendered at t(73): after the trigger (t70), before Nomad recorded StartedAt (t75). The
+    // process may have read v2 before it: the restart ends drifted to v3, not in sync.
+    let d = restarted()
+        .config(73, "v3")
+        .check(CheckStatus::Passing, 80)
+        .at(95)
+        .decide();
+    assert_eq!(d.phase, Phase::Drifted);
+    assert_yaml_snapshot!(d);
+}
+
+#[test]
+fn a_change_during_a_restart_by_nomad_is_not_taken_as_read() {
+    // Nomad restarted the task on its own (`Restarting` at t(50), started at t(55)); v2 was
+    // rendered at t(52), in between: the new run may have read v1.
+    let d = Fixture::new()
+        .record(in_sync_record(0))
+        .event("Restarting", 50)
+        .started(55, 1)
+        .config(52, "v2")
+        .decide();
+    assert_eq!(d.phase, Phase::Drifted);
+    assert_yaml_snapshot!(d);
+}
+
+#[test]
+fn a_change_before_a_restart_by_nomad_was_read() {
+    let d = Fixture::new()
+        .record(in_sync_record(0))
+        .config(48, "v2")
+        .event("Restarting", 50)
+        .started(55, 1)
+        .decide();
+    assert_eq!(d.phase, Phase::InSync);
+}
+
+#[test]
 fn task_without_checks_is_judged_by_task_state() {
     assert_yaml_snapshot!(restarted().no_checks().at(86).decide());
 }

@@ -68,7 +68,11 @@ impl World {
             ));
         }
         let pending_file = a.pending_render.map_or(a.file.1, |(_, v)| v);
-        if a.file.1 == a.run_config && pending_file == a.run_config && !a.blind_rewrite {
+        if a.file.1 == a.run_config
+            && pending_file == a.run_config
+            && !a.blind_rewrite
+            && !a.unsure_start
+        {
             self.violations
                 .push(format!("{}: restart without a configuration change", a.id));
         }

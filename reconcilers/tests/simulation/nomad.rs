@@ -1,7 +1,8 @@
 //! A model of the Nomad side of one task: allocations whose noop config template re-renders
 //! after a delay when the configuration changes, whose trigger template (or the restart API)
 //! restarts the task, and whose service check turns passing some time after a start unless the
-//! configuration is bad.
+//! configuration is bad. As in Nomad, a started process reads its configuration before
+//! `StartedAt` is recorded: a render in between is not what `StartedAt` suggests.
 
 use std::time::Duration;
 
@@ -33,6 +34,15 @@ pub struct SimAlloc {
     pub rendered_token: Option<String>,
     pub pending_trigger: Option<(Timestamp, String)>,
     pub start_at: Option<Timestamp>,
+    /// The process was spawned (and read its config); Nomad records it running at this time.
+    pub running_at: Option<Timestamp>,
+    /// When the config content last changed.
+    pub content_changed_at: Timestamp,
+    /// The earliest moment of the restart under way (its trigger or Nomad's restart), if any.
+    pub restart_from: Option<Timestamp>,
+    /// The config content changed between the restart's start and `StartedAt` of the current
+    /// run: an agent cannot know which content the run read, so one more restart is tolerated.
+    pub unsure_start: bool,
     pub check: (CheckStatus, Timestamp),
     pub passing_at: Option<Timestamp>,
     /// A bad configuration without checks crash-loops: the next crash.
@@ -67,6 +77,10 @@ impl SimAlloc {
             rendered_token: None,
             pending_trigger: None,
             start_at: None,
+            running_at: None,
+            content_changed_at: Timestamp::from_unix_nanos(now.unix_nanos() - 1_000_000_000),
+            restart_from: None,
+            unsure_start: false,
             check: (CheckStatus::Passing, now),
             passing_at: None,
             crash_at: None,
@@ -87,9 +101,10 @@ impl SimAlloc {
 
     /// Kill now, start again after a short delay (an in-place restart).
     pub fn restart(&mut self, now: Timestamp, rng: &mut Rng) {
-        if self.start_at.is_some() {
+        if self.start_at.is_some() || self.running_at.is_some() {
             return;
         }
+        self.restart_from = Some(self.restart_from.map_or(now, |t| t.min(now)));
         for kind in ["Restart Signaled", "Terminated", "Restarting"] {
             self.event(kind, now);
         }
@@ -122,6 +137,7 @@ impl SimAlloc {
                 self.start_at.map(|t| (t, 2)),
                 self.passing_at.map(|t| (t, 3)),
                 self.crash_at.map(|t| (t, 4)),
+                self.running_at.map(|t| (t, 5)),
             ]
             .into_iter()
             .flatten()
@@ -131,6 +147,9 @@ impl SimAlloc {
             match what {
                 0 => {
                     if let Some((_, version)) = self.pending_render.take() {
+                        if version != self.file.1 {
+                            self.content_changed_at = at;
+                        }
                         self.file = (at, version);
                         self.writes.push((at, version));
                     }
@@ -144,12 +163,21 @@ impl SimAlloc {
                     }
                 }
                 2 => {
+                    // Spawned: the process reads its config now; Nomad records it later.
                     self.start_at = None;
-                    self.state = TaskState::Running;
-                    self.started_at = at.max(self.started_at.plus(Duration::from_nanos(1)));
                     self.run_no += 1;
                     self.run_config = self.file.1;
+                    self.running_at = Some(at.plus(Duration::from_millis(rng.range(0, 2000))));
+                }
+                5 => {
+                    self.running_at = None;
+                    self.state = TaskState::Running;
+                    self.started_at = at.max(self.started_at.plus(Duration::from_nanos(1)));
                     self.blind_rewrite = false;
+                    self.unsure_start = self
+                        .restart_from
+                        .take()
+                        .is_some_and(|from| self.content_changed_at > from);
                     self.event("Started", at);
                     if !bad(self.run_config) {
                         self.passing_at =
