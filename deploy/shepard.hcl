@@ -133,6 +133,10 @@ logs {
     path          = "/var/log/shepard/tasks.jsonl"
     max_file_size = "100MiB"
     max_files     = 5
+    # Whole blocks go to disk with O_DIRECT, not through the page cache: less CPU, and the
+    # output does not crowd out the tasks' cache. false: buffered writes, for a reader that
+    # follows this file closely and would rather find it in memory.
+    direct_io     = true
   }
 
   # RFC 5424 over TCP with octet counting (rsyslog imtcp, syslog-ng network()).

@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use shepard::config::{FileSink, LogsConfig};
+use shepard::logship::sinks::append::{AppendFile, BLOCK};
 use shepard::logship::{LogMetrics, LogShipper, ShipperSettings, TaskLogs, TaskTags, sinks};
 
 const NOMAD_FILE_SIZE: u64 = 10 * 1024 * 1024;
@@ -140,6 +141,7 @@ fn logs_config(sink: &Path) -> LogsConfig {
             path: sink.to_path_buf(),
             max_file_size: 64 * 1024 * 1024 * 1024,
             max_files: 1,
+            direct_io: true,
         }),
         syslog: None,
         loki: None,
@@ -207,15 +209,16 @@ async fn ship_all(allocs: &Path, tasks: usize, work: &Path) -> anyhow::Result<Ru
 
 /// CPU seconds of the I/O alone that shipping into the file sink cannot avoid: reading every
 /// input file into memory (64 KiB reads, as the tailers do) and writing `out_bytes` from memory
-/// in pieces of one batch's output, each followed by `fdatasync` (the sink acknowledges a batch
-/// only once it is on disk). One round.
+/// the way the sink writes (whole blocks with `O_DIRECT` where the filesystem allows), in
+/// pieces of one batch's output rounded to whole blocks, each followed by `fdatasync` (the sink
+/// acknowledges a batch only once it is on disk). One round.
 fn io_floor(
     files: &[PathBuf],
     out_bytes: u64,
     per_batch: usize,
     dir: &Path,
 ) -> anyhow::Result<f64> {
-    let piece = vec![b'x'; per_batch.max(1)];
+    let piece_len = per_batch.div_ceil(BLOCK).max(1) * BLOCK;
     let mut buf = vec![0u8; 64 * 1024];
     let cpu = cpu_seconds(libc::RUSAGE_SELF);
     for path in files {
@@ -223,11 +226,14 @@ fn io_floor(
         while std::io::Read::read(&mut file, &mut buf)? > 0 {}
     }
     let out_path = dir.join("floor.out");
-    let mut out = File::create(&out_path)?;
+    let mut out = AppendFile::open(&out_path, true)?;
+    // Whole blocks leave nothing to carry: one staged piece serves every write.
+    let start = out.stage(&mut buf, piece_len);
+    buf.resize(start + piece_len, b'x');
     let mut written = 0u64;
     while written < out_bytes {
-        let n = piece.len().min(usize::try_from(out_bytes - written)?);
-        out.write_all(&piece[..n])?;
+        let n = piece_len.min(usize::try_from(out_bytes - written)?);
+        out.append_staged(&buf[..start + n], start)?;
         out.sync_data()?;
         written += n as u64;
     }

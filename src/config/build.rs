@@ -76,10 +76,12 @@ fn logs(r: &mut Resolver<'_>) -> Result<LogsConfig, Problem> {
     let file_path = r.path("logs.file.path")?;
     let max_file_size = r.size("logs.file.max_file_size")?;
     let max_files = r.count("logs.file.max_files")?;
+    let direct_io = r.boolean("logs.file.direct_io")?;
     let file = file_path.map(|path| FileSink {
         path,
         max_file_size,
         max_files,
+        direct_io,
     });
 
     let syslog_address = r.opt("logs.syslog.address", value::syslog_address, |a| {

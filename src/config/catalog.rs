@@ -223,6 +223,8 @@ pub static OPTIONS: &[OptionSpec] = &[
         Size, Some("100MiB"), "File sink: rotate when the file reaches this size"),
     opt("logs.file.max_files", "logs-file-max-files", "SHEPARD_LOGS_FILE_MAX_FILES", Count,
         Some("5"), "File sink: rotated files kept"),
+    opt("logs.file.direct_io", "logs-file-direct-io", "SHEPARD_LOGS_FILE_DIRECT_IO", Bool,
+        Some("true"), "File sink: write whole blocks with O_DIRECT, past the page cache (where the filesystem allows)"),
     opt("logs.syslog.address", "logs-syslog-address", "SHEPARD_LOGS_SYSLOG_ADDRESS", SyslogAddress,
         None, "Syslog sink: RFC 5424 receiver, tcp://host:port or tls://host:port (setting it enables the sink)"),
     opt("logs.syslog.tls.ca_file", "logs-syslog-tls-ca-file", "SHEPARD_LOGS_SYSLOG_TLS_CA_FILE",

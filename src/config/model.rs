@@ -178,6 +178,8 @@ pub struct FileSink {
     pub path: PathBuf,
     pub max_file_size: u64,
     pub max_files: u32,
+    /// Whole blocks written with `O_DIRECT`, past the page cache.
+    pub direct_io: bool,
 }
 
 /// RFC 5424 over TCP with octet counting (RFC 6587), TLS when the address says `tls://`.

@@ -44,6 +44,7 @@ pub fn file_sink(path: &Path) -> FileSink {
         path: path.to_path_buf(),
         max_file_size: 1024 * 1024,
         max_files: 1000,
+        direct_io: true,
     }
 }
 

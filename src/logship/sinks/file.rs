@@ -4,12 +4,13 @@
 //! write is cut off when the file is opened again; that batch was not acknowledged and is
 //! written again whole.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::fs::{self, File};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use super::SinkError;
+use super::append::AppendFile;
 use crate::logship::batch::Batch;
 use crate::logship::encode::{TsCache, json_chunk_bound, write_json_chunk, write_json_line};
 
@@ -21,21 +22,22 @@ struct FileState {
     path: PathBuf,
     max_file_size: u64,
     max_files: u32,
-    file: Option<File>,
-    size: u64,
+    /// Whether whole blocks are written with `O_DIRECT` (see `append`).
+    direct: bool,
+    file: Option<AppendFile>,
     ts: TsCache,
     buf: Vec<u8>,
 }
 
 impl FileSink {
-    pub fn new(path: PathBuf, max_file_size: u64, max_files: u32) -> Self {
+    pub fn new(path: PathBuf, max_file_size: u64, max_files: u32, direct: bool) -> Self {
         Self {
             state: Arc::new(Mutex::new(FileState {
                 path,
                 max_file_size: max_file_size.max(1),
                 max_files,
+                direct,
                 file: None,
-                size: 0,
                 ts: TsCache::nanos(),
                 buf: Vec::new(),
             })),
@@ -66,16 +68,14 @@ impl FileState {
         if self.file.is_none() {
             self.open().map_err(|e| self.err(e))?;
         }
-        let size_before = self.size;
+        let size_before = self.file.as_ref().map_or(0, AppendFile::size);
         let mut rotated = false;
         let result = self.encode_and_write(batch, &mut rotated);
         if result.is_err() {
             // Drop what this failed batch wrote (it is sent again), when it is all in the
             // current file; otherwise the retry duplicates part of it.
-            if let (false, Some(file)) = (rotated, self.file.as_mut())
-                && file.set_len(size_before).is_ok()
-            {
-                self.size = size_before;
+            if let (false, Some(file)) = (rotated, self.file.as_mut()) {
+                let _ = file.truncate(size_before);
             }
             self.file = None;
         }
@@ -84,11 +84,16 @@ impl FileState {
 
     fn encode_and_write(&mut self, batch: &Batch, rotated: &mut bool) -> io::Result<()> {
         let mut buf = std::mem::take(&mut self.buf);
-        buf.clear();
-        let mut start = 0;
+        let file = self.file.as_ref().ok_or_else(not_open)?;
+        // Room for the worst case, so that the buffer never moves and stays aligned.
+        let bound = batch.chunks.iter().map(json_chunk_bound).sum();
+        let mut staged = Some(file.stage(&mut buf, bound));
+        // Where the bytes not yet written start (the carried bytes are in the file already).
+        let mut start = buf.len();
         for chunk in &batch.chunks {
+            let size = self.file.as_ref().map_or(0, AppendFile::size);
             let unwritten = (buf.len() - start) as u64;
-            if self.size + unwritten + json_chunk_bound(chunk) as u64 <= self.max_file_size {
+            if size + unwritten + json_chunk_bound(chunk) as u64 <= self.max_file_size {
                 write_json_chunk(&mut buf, chunk, &mut self.ts);
                 continue;
             }
@@ -96,17 +101,18 @@ impl FileState {
             for line in chunk.line_refs() {
                 let before = buf.len();
                 write_json_line(&mut buf, &line, &mut self.ts);
+                let size = self.file.as_ref().map_or(0, AppendFile::size);
                 let unwritten = (before - start) as u64;
                 let this = (buf.len() - before) as u64;
-                if self.size + unwritten + this > self.max_file_size && self.size + unwritten > 0 {
-                    self.write_out(&buf[start..before])?;
+                if size + unwritten + this > self.max_file_size && size + unwritten > 0 {
+                    self.write_out(&buf[..before], start, staged.take())?;
                     start = before;
                     self.rotate()?;
                     *rotated = true;
                 }
             }
         }
-        self.write_out(&buf[start..])?;
+        self.write_out(&buf, start, staged)?;
         if let Some(file) = &self.file {
             file.sync_data()?;
         }
@@ -114,26 +120,26 @@ impl FileState {
         Ok(())
     }
 
-    fn write_out(&mut self, bytes: &[u8]) -> io::Result<()> {
-        let file = self
-            .file
-            .as_mut()
-            .ok_or_else(|| io::Error::other("file not open"))?;
-        file.write_all(bytes)?;
-        self.size += bytes.len() as u64;
-        Ok(())
+    /// Appends `buf[start..]`; `staged` is where [`AppendFile::stage`] put the file's carried
+    /// bytes, when `buf` was staged for the current file.
+    fn write_out(&mut self, buf: &[u8], start: usize, staged: Option<usize>) -> io::Result<()> {
+        let file = self.file.as_mut().ok_or_else(not_open)?;
+        match staged {
+            Some(staged) => file.append_staged(buf, staged),
+            None => file.append(&buf[start..]),
+        }
     }
 
     fn open(&mut self) -> io::Result<()> {
         if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
             fs::create_dir_all(dir)?;
         }
-        let mut file = OpenOptions::new()
-            .create(true)
-            .read(true)
-            .append(true)
-            .open(&self.path)?;
-        self.size = cut_torn_tail(&mut file)?;
+        let file = AppendFile::open(&self.path, self.direct)?;
+        if self.direct && !file.is_direct() {
+            // Said once: from now on this sink writes through the page cache.
+            self.direct = false;
+            tracing::warn!(path = %self.path.display(), "the log sink file's filesystem takes no direct writes; writing through the page cache");
+        }
         self.file = Some(file);
         Ok(())
     }
@@ -173,6 +179,10 @@ fn remove_if_present(path: &Path) -> io::Result<()> {
     }
 }
 
+fn not_open() -> io::Error {
+    io::Error::other("file not open")
+}
+
 fn rename_if_present(from: &Path, to: &Path) -> io::Result<()> {
     match fs::rename(from, to) {
         Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
@@ -180,59 +190,9 @@ fn rename_if_present(from: &Path, to: &Path) -> io::Result<()> {
     }
 }
 
-/// Truncates `file` after its last `\n` (a write cut short by a crash) and returns its size.
-fn cut_torn_tail(file: &mut File) -> io::Result<u64> {
-    let size = file.metadata()?.len();
-    let mut end = size;
-    let mut block = vec![0u8; 64 * 1024];
-    while end > 0 {
-        let start = end.saturating_sub(block.len() as u64);
-        let len = (end - start) as usize;
-        file.seek(SeekFrom::Start(start))?;
-        file.read_exact(&mut block[..len])?;
-        if let Some(i) = memchr::memrchr(b'\n', &block[..len]) {
-            let keep = start + i as u64 + 1;
-            if keep < size {
-                tracing::warn!(
-                    bytes = size - keep,
-                    "cutting a torn last line off the log sink file"
-                );
-                file.set_len(keep)?;
-            }
-            return Ok(keep);
-        }
-        end = start;
-    }
-    if size > 0 {
-        file.set_len(0)?;
-    }
-    Ok(0)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_torn_tail_is_cut_at_the_last_newline() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("sink.jsonl");
-        fs::write(&path, b"{\"a\":1}\n{\"b\":").unwrap();
-        let mut file = OpenOptions::new()
-            .read(true)
-            .append(true)
-            .open(&path)
-            .unwrap();
-        assert_eq!(cut_torn_tail(&mut file).unwrap(), 8);
-        assert_eq!(fs::read(&path).unwrap(), b"{\"a\":1}\n");
-        fs::write(&path, b"no newline at all").unwrap();
-        let mut file = OpenOptions::new()
-            .read(true)
-            .append(true)
-            .open(&path)
-            .unwrap();
-        assert_eq!(cut_torn_tail(&mut file).unwrap(), 0);
-    }
 
     #[test]
     fn numbered_names_append_the_index() {

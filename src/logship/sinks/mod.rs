@@ -2,6 +2,7 @@
 //! once the batch is as safe as the sink can make it (written and fsynced, answered 2xx,
 //! written to the socket); checkpoints advance only after every sink acknowledged.
 
+pub mod append;
 pub mod file;
 pub mod http;
 pub mod loki;
@@ -104,6 +105,7 @@ pub fn build(config: &LogsConfig) -> Result<Vec<Sink>, SinkBuildError> {
             file.path.clone(),
             file.max_file_size,
             file.max_files,
+            file.direct_io,
         )));
     }
     if let Some(syslog) = &config.syslog {
