@@ -124,10 +124,13 @@ impl FileState {
     /// bytes, when `buf` was staged for the current file.
     fn write_out(&mut self, buf: &[u8], start: usize, staged: Option<usize>) -> io::Result<()> {
         let file = self.file.as_mut().ok_or_else(not_open)?;
-        match staged {
+        let written = match staged {
             Some(staged) => file.append_staged(buf, staged),
             None => file.append(&buf[start..]),
-        }
+        };
+        // A refused direct write (already logged) is not tried again with the next file.
+        self.direct &= file.is_direct();
+        written
     }
 
     fn open(&mut self) -> io::Result<()> {
