@@ -50,6 +50,13 @@ impl AppendFile {
         self.size
     }
 
+    /// Whether the file still has the size this handle wrote it to. Appends go to explicit
+    /// offsets, so a file truncated by someone else (a `copytruncate` rotation) must be opened
+    /// again rather than written past its end.
+    pub fn size_unchanged(&self) -> io::Result<bool> {
+        Ok(self.file.metadata()?.len() == self.size)
+    }
+
     /// Whether appends go to the device directly.
     pub fn is_direct(&self) -> bool {
         self.direct.is_some()
@@ -250,6 +257,22 @@ mod tests {
         let mut expected = all[..9000].to_vec();
         expected.extend([b'z'; 5000]);
         assert_eq!(std::fs::read(&path).unwrap(), expected);
+    }
+
+    #[test]
+    fn a_size_changed_by_someone_else_is_noticed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sink.jsonl");
+        write_pieces(&path, true, &pieces(0));
+        let file = AppendFile::open(&path, true).unwrap();
+        assert!(file.size_unchanged().unwrap());
+        OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_len(0)
+            .unwrap();
+        assert!(!file.size_unchanged().unwrap());
     }
 
     #[test]

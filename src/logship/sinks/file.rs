@@ -65,6 +65,12 @@ impl FileState {
     }
 
     fn write_batch(&mut self, batch: &Batch) -> Result<(), SinkError> {
+        if let Some(file) = &self.file
+            && !file.size_unchanged().map_err(|e| self.err(e))?
+        {
+            tracing::warn!(path = %self.path.display(), "the log sink file was truncated or extended by another process; opening it again");
+            self.file = None;
+        }
         if self.file.is_none() {
             self.open().map_err(|e| self.err(e))?;
         }
