@@ -38,7 +38,7 @@ pub struct SimAlloc {
     pub running_at: Option<Timestamp>,
     /// When the config content last changed.
     pub content_changed_at: Timestamp,
-    /// The earliest moment of the restart under way (its trigger or Nomad's restart), if any.
+    /// When the restart under way began, if one is.
     pub restart_from: Option<Timestamp>,
     /// The config content changed between the restart's start and `StartedAt` of the current
     /// run: an agent cannot know which content the run read, so one more restart is tolerated.
@@ -104,7 +104,7 @@ impl SimAlloc {
         if self.start_at.is_some() || self.running_at.is_some() {
             return;
         }
-        self.restart_from = Some(self.restart_from.map_or(now, |t| t.min(now)));
+        self.restart_from = Some(now);
         for kind in ["Restart Signaled", "Terminated", "Restarting"] {
             self.event(kind, now);
         }

@@ -93,8 +93,8 @@ impl AppendFile {
                     return Ok(());
                 }
                 Err(e) if e.raw_os_error() == Some(nix::libc::EINVAL) => {
-                    // Alignment rules stricter than `BLOCK`: this file is written through the
-                    // page cache from now on (the sink's next file tries again).
+                    // Alignment rules stricter than `BLOCK`: written through the page cache from
+                    // now on (the sink does not try again with its next file either).
                     tracing::warn!(error = %e, "direct write refused; the log sink file is written through the page cache");
                     self.direct = None;
                 }

@@ -64,6 +64,11 @@ impl FileState {
         }
     }
 
+    /// The current file's size (0 with none open).
+    fn size(&self) -> u64 {
+        self.file.as_ref().map_or(0, AppendFile::size)
+    }
+
     fn write_batch(&mut self, batch: &Batch) -> Result<(), SinkError> {
         if let Some(file) = &self.file
             && !file.size_unchanged().map_err(|e| self.err(e))?
@@ -74,7 +79,7 @@ impl FileState {
         if self.file.is_none() {
             self.open().map_err(|e| self.err(e))?;
         }
-        let size_before = self.file.as_ref().map_or(0, AppendFile::size);
+        let size_before = self.size();
         let mut rotated = false;
         let result = self.encode_and_write(batch, &mut rotated);
         if result.is_err() {
@@ -97,7 +102,7 @@ impl FileState {
         // Where the bytes not yet written start (the carried bytes are in the file already).
         let mut start = buf.len();
         for chunk in &batch.chunks {
-            let size = self.file.as_ref().map_or(0, AppendFile::size);
+            let size = self.size();
             let unwritten = (buf.len() - start) as u64;
             if size + unwritten + json_chunk_bound(chunk) as u64 <= self.max_file_size {
                 write_json_chunk(&mut buf, chunk, &mut self.ts);
@@ -107,7 +112,7 @@ impl FileState {
             for line in chunk.line_refs() {
                 let before = buf.len();
                 write_json_line(&mut buf, &line, &mut self.ts);
-                let size = self.file.as_ref().map_or(0, AppendFile::size);
+                let size = self.size();
                 let unwritten = (before - start) as u64;
                 let this = (buf.len() - before) as u64;
                 if size + unwritten + this > self.max_file_size && size + unwritten > 0 {
