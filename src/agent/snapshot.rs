@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use shepard_reconcilers::Timestamp;
 use shepard_reconcilers::model::{
@@ -123,12 +123,15 @@ pub fn kv_view(kv: &BTreeMap<String, KvPair>) -> KvView {
 }
 
 /// The checks of the allocation's services (Nomad registers them as
-/// `_nomad-task-<alloc_id>-…`).
+/// `_nomad-task-<alloc_id>-…`), each with its report time from the job spec of the allocation's
+/// group (`group`).
 pub fn alloc_checks<'a>(
     alloc_id: &str,
+    group: &TaskGroup,
     checks: impl Iterator<Item = &'a TrackedCheck>,
 ) -> Vec<CheckObservation> {
     let prefix = format!("_nomad-task-{alloc_id}-");
+    let report_times = ReportTimes::of(group);
     let mut observed: Vec<CheckObservation> = checks
         .filter(|c| c.check.service_id.starts_with(&prefix))
         .map(|c| CheckObservation {
@@ -141,10 +144,51 @@ pub fn alloc_checks<'a>(
                 }
             },
             since: Timestamp::from_system_time(c.since),
+            registered_at: Timestamp::from_system_time(c.registered_at),
+            result_changed_at: c.result_changed_at.map(Timestamp::from_system_time),
+            report_within: report_times.of_check(&c.check.service_name, &c.check.name),
         })
         .collect();
     observed.sort_by(|a, b| a.check_id.cmp(&b.check_id));
     observed
+}
+
+/// The report time of every check the group's services declare (group and task services),
+/// by service and check name: how long after a start the check has surely run and reported a
+/// failure.
+struct ReportTimes {
+    by_name: Vec<((String, String), Duration)>,
+    longest: Option<Duration>,
+}
+
+impl ReportTimes {
+    fn of(group: &TaskGroup) -> Self {
+        let services = group
+            .services
+            .iter()
+            .chain(group.tasks.iter().flat_map(|t| t.services.iter()));
+        let by_name: Vec<_> = services
+            .flat_map(|service| {
+                service.checks.iter().map(|check| {
+                    let runs = check.failures_before_critical.max(1);
+                    let within = check.interval.saturating_mul(runs) + check.timeout;
+                    ((service.name.clone(), check.name.clone()), within)
+                })
+            })
+            .collect();
+        let longest = by_name.iter().map(|(_, d)| *d).max();
+        ReportTimes { by_name, longest }
+    }
+
+    /// The check's own report time when its names match the spec (names with interpolations
+    /// do not), else the longest of the group: never shorter than the truth.
+    fn of_check(&self, service: &str, check: &str) -> Option<Duration> {
+        self.by_name
+            .iter()
+            .find(|((s, c), _)| s == service && c == check)
+            .map(|(_, d)| *d)
+            .or(self.longest)
+    }
 }
 
 /// Where Nomad renders a template's `DestPath` for `task` of allocation `alloc_id`: relative

@@ -44,7 +44,7 @@ impl TaskReconciler {
                     .task_state(&t.task.name)
                     .and_then(snapshot::task_run),
                 spec: snapshot::task_spec(t.job, t.group, t.task),
-                checks: snapshot::alloc_checks(&t.alloc.id, observed.checks.values()),
+                checks: snapshot::alloc_checks(&t.alloc.id, t.group, observed.checks.values()),
                 kv,
             });
         }

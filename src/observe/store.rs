@@ -19,11 +19,17 @@ pub struct JobRef {
     pub job_id: String,
 }
 
-/// A Consul check with the time the agent first saw it in its current status.
+/// A Consul check with what the agent saw of its history. Consul 1.8 reports no time of a
+/// check's last run: these times are the agent's own, taken when a watch answer showed them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TrackedCheck {
     pub check: HealthCheck,
+    /// When the agent first saw the check in its current status.
     pub since: SystemTime,
+    /// When the agent first saw this registration (this `CreateIndex`).
+    pub registered_at: SystemTime,
+    /// When the agent last saw the status or output change within this registration.
+    pub result_changed_at: Option<SystemTime>,
 }
 
 /// Everything the watches have seen. `None` / absent: not read yet.
@@ -113,18 +119,42 @@ impl Store {
         self.update(Change::Kv, |o| o.kv = Some(kv));
     }
 
-    /// Replaces the checks, keeping `since` of every check whose status did not change.
+    /// Replaces the checks seen at `now`. A check registered again (a new `CreateIndex`: Nomad
+    /// re-registers a task's services at every start) starts a new history; within one
+    /// registration, `since` moves when the status changes and `result_changed_at` when the
+    /// status or the output does.
     pub fn set_checks(&self, checks: Vec<HealthCheck>, now: SystemTime) {
         self.update(Change::Checks, |o| {
             let previous = std::mem::take(&mut o.checks);
             o.checks = checks
                 .into_iter()
                 .map(|check| {
-                    let since = previous
+                    let tracked = match previous
                         .get(&check.check_id)
-                        .filter(|p| p.check.status == check.status)
-                        .map_or(now, |p| p.since);
-                    (check.check_id.clone(), TrackedCheck { check, since })
+                        .filter(|p| p.check.create_index == check.create_index)
+                    {
+                        None => TrackedCheck {
+                            check,
+                            since: now,
+                            registered_at: now,
+                            result_changed_at: None,
+                        },
+                        Some(p) => {
+                            let status_changed = p.check.status != check.status;
+                            let changed = status_changed || p.check.output != check.output;
+                            TrackedCheck {
+                                since: if status_changed { now } else { p.since },
+                                registered_at: p.registered_at,
+                                result_changed_at: if changed {
+                                    Some(now)
+                                } else {
+                                    p.result_changed_at
+                                },
+                                check,
+                            }
+                        }
+                    };
+                    (tracked.check.check_id.clone(), tracked)
                 })
                 .collect();
         });
@@ -168,6 +198,39 @@ mod tests {
         assert_eq!(store.read().checks["a"].since, t2);
         store.set_checks(vec![], t2);
         assert!(store.read().checks.is_empty());
+    }
+
+    #[test]
+    fn a_result_change_is_seen_only_within_one_registration() {
+        let store = Store::new();
+        let at = |s| SystemTime::UNIX_EPOCH + Duration::from_secs(s);
+        store.set_checks(vec![check("a", CheckStatus::Passing)], at(100));
+        let first = store.read().checks["a"].clone();
+        assert_eq!(
+            (first.registered_at, first.result_changed_at),
+            (at(100), None)
+        );
+
+        let mut output = check("a", CheckStatus::Passing);
+        output.output = "HTTP GET: 200 OK".into();
+        store.set_checks(vec![output.clone()], at(105));
+        let seen = store.read().checks["a"].clone();
+        assert_eq!(seen.since, at(100), "same status: since stays");
+        assert_eq!(seen.result_changed_at, Some(at(105)), "the output changed");
+
+        // Registered again (a task restart): a new history, whatever the status.
+        let mut again = check("a", CheckStatus::Critical);
+        again.create_index = 2;
+        store.set_checks(vec![again.clone()], at(110));
+        let fresh = store.read().checks["a"].clone();
+        assert_eq!(
+            (fresh.since, fresh.registered_at, fresh.result_changed_at),
+            (at(110), at(110), None)
+        );
+        again.status = CheckStatus::Passing;
+        store.set_checks(vec![again], at(120));
+        let ran = store.read().checks["a"].clone();
+        assert_eq!((ran.since, ran.result_changed_at), (at(120), Some(at(120))));
     }
 
     #[test]

@@ -51,7 +51,13 @@ pub(super) fn step(s: &mut Step<'_, '_>) -> Phase {
     {
         s.acquire(n, &session);
     }
-    let health = health::judge(s.obs.run.as_ref(), &s.obs.checks, s.obs.spec.has_checks, t0);
+    let health = health::judge(
+        s.obs.run.as_ref(),
+        &s.obs.checks,
+        s.obs.spec.has_checks,
+        t0,
+        s.now,
+    );
     let min_healthy = s.min_healthy_time();
     let deadline = t0.plus(s.healthy_deadline());
     match health {
@@ -67,6 +73,14 @@ pub(super) fn step(s: &mut Step<'_, '_>) -> Phase {
                     .since(s.now)
                     .min(deadline.since(s.now)),
             );
+            Phase::Verifying
+        }
+        Health::Unproven { proven_at, .. } => {
+            // Restarted and passing, but a check has not run for this run yet: look again when
+            // its passing status becomes proof (a result change wakes the agent earlier).
+            s.write_record(observe_run(s, record, Phase::Verifying));
+            let wake = proven_at.map_or(deadline, |t| t.min(deadline));
+            s.decision.requeue(wake.since(s.now));
             Phase::Verifying
         }
         Health::Unhealthy { .. } => {
@@ -255,7 +269,7 @@ fn stuck(s: &mut Step<'_, '_>, record: AllocRecord, n: u32, health: &Health) -> 
         .is_some_and(|r| matches!(r.state, RolloutState::Paused | RolloutState::Planned));
     // Only a broken allocation retries: one that is healthy (if late) finishes normally and any
     // newer drift then waits for the rollout like every other.
-    let broken = matches!(health, Health::Unhealthy { .. });
+    let broken = !matches!(health, Health::Healthy { .. });
     if let (Some(session), Some(started), false, true) =
         (s.obs.session.clone(), running_since(s), paused, broken)
     {
@@ -280,7 +294,9 @@ fn stuck(s: &mut Step<'_, '_>, record: AllocRecord, n: u32, health: &Health) -> 
         let mut next = observe_run(s, record.clone(), Phase::Stuck);
         next.stuck_at = Some(s.now);
         next.last_error = Some(match health {
-            Health::Unhealthy { reason } => format!("missed healthy_deadline: {reason}"),
+            Health::Unhealthy { reason } | Health::Unproven { reason, .. } => {
+                format!("missed healthy_deadline: {reason}")
+            }
             Health::Healthy { .. } => {
                 "missed healthy_deadline: not healthy for min_healthy_time".to_owned()
             }

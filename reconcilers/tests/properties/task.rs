@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use proptest::prelude::*;
+use shepard_reconcilers::health::REPORT_MARGIN;
 use shepard_reconcilers::model::{
     AllocRecord, AllocRef, AllocStatus, ChangeMode, CheckObservation, CheckStatus, ClientStatus,
     DesiredStatus, Fingerprint, KvEntry, KvView, Phase, RenderedFile, RolloutRecord, RolloutState,
@@ -18,6 +19,8 @@ pub fn t(secs: u64) -> Timestamp {
 }
 
 const MIN_HEALTHY: u64 = 10;
+/// Every check's report time.
+const REPORT_WITHIN: u64 = 10;
 
 /// One random observation of our allocation a1 (index 0, node n1) among peers b1 and c1.
 #[derive(Clone, Debug)]
@@ -218,6 +221,9 @@ impl World {
                 CheckStatus::Critical
             },
             since: t(*since),
+            registered_at: t(0),
+            result_changed_at: Some(t(*since)),
+            report_within: Some(Duration::from_secs(REPORT_WITHIN)),
         });
         let obs = TaskObservation {
             task: task_id(),
@@ -405,9 +411,12 @@ fn check_decision(w: &World, actions: &[Action]) -> Result<(), TestCaseError> {
     {
         let slot_key = Key::Slot(task_id(), r.slot.unwrap_or(0)).render(&prefix());
         let t0 = r.triggered_at.unwrap_or(t(0));
-        let since = w
-            .check
-            .map_or(t(w.started), |(_, s)| t(s).max(t(w.started)));
+        // A check counts from a result seen after the start, or from its report time after it.
+        let since = match w.check {
+            Some((_, s)) if s > w.started => t(s),
+            Some(_) => t(w.started).plus(Duration::from_secs(REPORT_WITHIN) + REPORT_MARGIN),
+            None => t(w.started),
+        };
         let healthy = w.state == TaskState::Running
             && t(w.started) > t0
             && w.check.is_none_or(|(passing, _)| passing)

@@ -111,6 +111,38 @@ pub struct Fixture {
     index: u64,
 }
 
+/// A check of a registration the agent has known since long ago, its result last changed (to
+/// `status`) at `since`; reported within 10 s of any start.
+pub fn check_seen(id: &str, status: CheckStatus, since: i64) -> CheckObservation {
+    CheckObservation {
+        check_id: id.into(),
+        status,
+        since: t(since),
+        registered_at: t(-1000),
+        result_changed_at: Some(t(since)),
+        report_within: Some(Duration::from_secs(10)),
+    }
+}
+
+/// A check with `status` since `since` whose result the agent has not seen change since the
+/// registration it first saw at `registered_at`; `report_within` seconds (`None`: unknown).
+pub fn check_unchanged(
+    id: &str,
+    status: CheckStatus,
+    since: i64,
+    registered_at: i64,
+    report_within: Option<u64>,
+) -> CheckObservation {
+    CheckObservation {
+        check_id: id.into(),
+        status,
+        since: t(since),
+        registered_at: t(registered_at),
+        result_changed_at: None,
+        report_within: report_within.map(Duration::from_secs),
+    }
+}
+
 impl Fixture {
     pub fn new() -> Self {
         Fixture {
@@ -134,11 +166,7 @@ impl Fixture {
             }),
             spec: spec(),
             files: vec![RenderedFile::new(CONFIG, t(-10), "v1")],
-            checks: vec![CheckObservation {
-                check_id: "web-http".into(),
-                status: CheckStatus::Passing,
-                since: t(5),
-            }],
+            checks: vec![check_seen("web-http", CheckStatus::Passing, 5)],
             session: Some(SessionId(SELF.into())),
             kv: KvView::new(),
             index: 10,
@@ -189,12 +217,15 @@ impl Fixture {
         self
     }
 
+    /// The check turned `status` at `since`, seen by the agent (a result change: it ran then).
     pub fn check(mut self, status: CheckStatus, since: i64) -> Self {
-        self.checks = vec![CheckObservation {
-            check_id: "web-http".into(),
-            status,
-            since: t(since),
-        }];
+        self.checks = vec![check_seen("web-http", status, since)];
+        self
+    }
+
+    /// The checks are exactly these.
+    pub fn checks(mut self, checks: Vec<CheckObservation>) -> Self {
+        self.checks = checks;
         self
     }
 

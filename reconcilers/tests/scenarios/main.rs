@@ -3,6 +3,7 @@
 
 mod fixture;
 mod gc;
+mod health;
 mod rollout;
 mod settings;
 mod task;

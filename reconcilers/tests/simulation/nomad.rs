@@ -1,8 +1,14 @@
 //! A model of the Nomad side of one task: allocations whose noop config template re-renders
 //! after a delay when the configuration changes, whose trigger template (or the restart API)
-//! restarts the task, and whose service check turns passing some time after a start unless the
+//! restarts the task, and whose process serves some time after a start unless the
 //! configuration is bad. As in Nomad, a started process reads its configuration before
 //! `StartedAt` is recorded: a render in between is not what `StartedAt` suggests.
+//!
+//! The service check is Consul's: it runs every `interval` (the first run at a random point of
+//! the first interval after registration) and reports what the process does at that moment.
+//! A group service is registered once per allocation, so across a restart its check keeps the
+//! previous run's status until it next runs; a task service is deregistered at the kill and
+//! registered again (critical) after the start.
 
 use std::time::Duration;
 
@@ -43,7 +49,9 @@ pub struct SimAlloc {
     /// The config content changed between the restart's start and `StartedAt` of the current
     /// run: an agent cannot know which content the run read, so one more restart is tolerated.
     pub unsure_start: bool,
-    pub check: (CheckStatus, Timestamp),
+    pub check: SimCheck,
+    /// Ground truth: the process answers requests successfully.
+    pub serving: bool,
     pub passing_at: Option<Timestamp>,
     /// A bad configuration without checks crash-loops: the next crash.
     pub crash_at: Option<Timestamp>,
@@ -55,7 +63,7 @@ pub struct SimAlloc {
 }
 
 impl SimAlloc {
-    pub fn new(index: u32, node: usize, now: Timestamp) -> Self {
+    pub fn new(index: u32, node: usize, now: Timestamp, check: SimCheck) -> Self {
         SimAlloc {
             id: format!("alloc-{index}"),
             index,
@@ -81,7 +89,8 @@ impl SimAlloc {
             content_changed_at: Timestamp::from_unix_nanos(now.unix_nanos() - 1_000_000_000),
             restart_from: None,
             unsure_start: false,
-            check: (CheckStatus::Passing, now),
+            check,
+            serving: true,
             passing_at: None,
             crash_at: None,
             writes: Vec::new(),
@@ -111,15 +120,13 @@ impl SimAlloc {
         self.state = TaskState::Pending;
         self.restarts += 1;
         self.start_at = Some(now.plus(Duration::from_millis(rng.range(1, 3000))));
-        self.set_check(CheckStatus::Critical, now);
+        self.serving = false;
+        if !self.check.group {
+            self.check.registered = false;
+            self.check.next_run = None;
+        }
         self.passing_at = None;
         self.crash_at = None;
-    }
-
-    fn set_check(&mut self, status: CheckStatus, now: Timestamp) {
-        if self.check.0 != status {
-            self.check = (status, now);
-        }
     }
 
     /// Advances this allocation to `now`, processing its pending events in time order.
@@ -138,6 +145,7 @@ impl SimAlloc {
                 self.passing_at.map(|t| (t, 3)),
                 self.crash_at.map(|t| (t, 4)),
                 self.running_at.map(|t| (t, 5)),
+                self.check.next_run.map(|t| (t, 6)),
             ]
             .into_iter()
             .flatten()
@@ -179,6 +187,9 @@ impl SimAlloc {
                         .take()
                         .is_some_and(|from| self.content_changed_at > from);
                     self.event("Started", at);
+                    if !self.check.group {
+                        self.check.register(at, rng);
+                    }
                     if !bad(self.run_config) {
                         self.passing_at =
                             Some(at.plus(Duration::from_millis(rng.range(0, 20_000))));
@@ -188,7 +199,11 @@ impl SimAlloc {
                 }
                 3 => {
                     self.passing_at = None;
-                    self.set_check(CheckStatus::Passing, at);
+                    self.serving = true;
+                }
+                6 => {
+                    let ok = self.serving && self.state == TaskState::Running;
+                    self.check.run(at, ok);
                 }
                 _ => {
                     self.crash_at = None;
@@ -222,22 +237,92 @@ impl SimAlloc {
         )]
     }
 
+    /// The check as the agent sees it: every change at the moment it happens.
     pub fn checks(&self, has_checks: bool) -> Vec<CheckObservation> {
-        if !has_checks {
+        if !has_checks || !self.check.registered {
             return Vec::new();
         }
+        let c = &self.check;
         vec![CheckObservation {
             check_id: format!("check-{}", self.id),
-            status: self.check.0,
-            since: self.check.1,
+            status: c.status,
+            since: c.since,
+            registered_at: c.registered_at,
+            result_changed_at: c.changed_at,
+            report_within: Some(c.interval + CHECK_TIMEOUT),
         }]
     }
 
-    /// Ground truth: running a run with a good configuration, started after `t`, and passing.
+    /// Ground truth: running a run with a good configuration, started after `t`, and (with
+    /// checks) answering requests; whatever the check's status says.
     pub fn healthy_after(&self, t: Timestamp, has_checks: bool, bad: bool) -> bool {
         self.state == TaskState::Running
             && self.started_at > t
             && !bad
-            && (!has_checks || self.check.0 == CheckStatus::Passing)
+            && (!has_checks || self.serving)
+    }
+}
+
+/// The check's timeout as the spec declares it (runs here take no time).
+pub const CHECK_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// One Consul check of the allocation's service.
+pub struct SimCheck {
+    /// A group service's check (registered for the allocation's life), else a task service's.
+    pub group: bool,
+    pub interval: Duration,
+    pub registered: bool,
+    pub status: CheckStatus,
+    pub since: Timestamp,
+    pub registered_at: Timestamp,
+    pub changed_at: Option<Timestamp>,
+    pub next_run: Option<Timestamp>,
+}
+
+impl SimCheck {
+    /// A check registered at `now` and passing (the allocation has run for a while).
+    pub fn new(group: bool, interval: Duration, now: Timestamp, rng: &mut Rng) -> Self {
+        let mut check = SimCheck {
+            group,
+            interval,
+            registered: true,
+            status: CheckStatus::Passing,
+            since: now,
+            registered_at: now,
+            changed_at: None,
+            next_run: None,
+        };
+        check.schedule_first(now, rng);
+        check
+    }
+
+    /// Registered (again) at `now`: critical until its first run, as Consul does without an
+    /// initial status.
+    fn register(&mut self, now: Timestamp, rng: &mut Rng) {
+        self.registered = true;
+        self.status = CheckStatus::Critical;
+        self.since = now;
+        self.registered_at = now;
+        self.changed_at = None;
+        self.schedule_first(now, rng);
+    }
+
+    fn schedule_first(&mut self, now: Timestamp, rng: &mut Rng) {
+        let stagger = rng.range(0, self.interval.as_millis() as u64);
+        self.next_run = Some(now.plus(Duration::from_millis(stagger)));
+    }
+
+    fn run(&mut self, at: Timestamp, ok: bool) {
+        let status = if ok {
+            CheckStatus::Passing
+        } else {
+            CheckStatus::Critical
+        };
+        if status != self.status {
+            self.status = status;
+            self.since = at;
+            self.changed_at = Some(at);
+        }
+        self.next_run = Some(at.plus(self.interval));
     }
 }

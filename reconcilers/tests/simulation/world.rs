@@ -16,7 +16,7 @@ use shepard_reconcilers::task::{TaskObservation, reconcile_task};
 use shepard_reconcilers::{Action, Context, Key, Timestamp};
 
 use super::consul::Consul;
-use super::nomad::{CONFIG_PATH, SimAlloc};
+use super::nomad::{CONFIG_PATH, SimAlloc, SimCheck};
 use super::rng::Rng;
 
 pub struct Params {
@@ -27,6 +27,10 @@ pub struct Params {
     pub has_checks: bool,
     pub min_healthy: Duration,
     pub deadline: Duration,
+    /// The service check belongs to a group service (kept across restarts).
+    pub group_check: bool,
+    /// Its interval: often longer than `min_healthy`.
+    pub check_interval: Duration,
 }
 
 /// Which reconcile an action comes from. An agent runs reconciles of different keys
@@ -86,6 +90,8 @@ impl World {
             has_checks: rng.chance(80),
             min_healthy: Duration::from_secs(rng.range(5, 15)),
             deadline: Duration::from_secs(rng.range(40, 90)),
+            group_check: rng.chance(50),
+            check_interval: Duration::from_millis(rng.range(1000, 20_000)),
         };
         let now = Timestamp::from_unix_secs(1_700_000_000);
         let mut spec = TaskSpec {
@@ -128,7 +134,10 @@ impl World {
             })
             .collect();
         let allocs: Vec<SimAlloc> = (0..p.allocs)
-            .map(|i| SimAlloc::new(i, rng.pick(p.nodes), now))
+            .map(|i| {
+                let check = SimCheck::new(p.group_check, p.check_interval, now, &mut rng);
+                SimAlloc::new(i, rng.pick(p.nodes), now, check)
+            })
             .collect();
         let mut agents: Vec<Agent> = agents;
         for (j, a) in allocs.iter().enumerate() {
