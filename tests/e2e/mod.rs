@@ -11,6 +11,10 @@ use std::time::Duration;
 use serde_json::Value;
 use shepard_testkit::{Cluster, ConsulDevOptions, GreetJob, locate_binary, poll, submit_job};
 
+pub mod probe;
+
+use probe::{Instance, Prober};
+
 pub struct World {
     pub cluster: Cluster,
     http: reqwest::Client,
@@ -181,6 +185,42 @@ impl World {
             .into_iter()
             .filter(|a| a["ClientStatus"] == "running")
             .collect()
+    }
+
+    /// Every running allocation of `job` with the host port of its `http` endpoint.
+    pub async fn instances(&self, job: &str) -> Vec<Instance> {
+        let mut instances = Vec::new();
+        for stub in self.running_alloc_json(job).await {
+            let id = stub["ID"].as_str().unwrap().to_string();
+            let url = format!("{}/v1/allocation/{id}", self.nomad());
+            let alloc: Value = self
+                .http
+                .get(url)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            let port = alloc["AllocatedResources"]["Shared"]["Ports"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|p| p["Label"] == "http")
+                .and_then(|p| p["Value"].as_u64())
+                .unwrap_or_else(|| panic!("allocation {id} has no http port: {alloc}"));
+            instances.push(Instance {
+                alloc_id: id,
+                port: u16::try_from(port).unwrap(),
+            });
+        }
+        instances
+    }
+
+    /// Starts probing every running allocation of `job` (its endpoint and its checks).
+    pub async fn probe(&self, job: &str) -> Prober {
+        let instances = self.instances(job).await;
+        Prober::start(&self.cluster.consul.http_addr(), instances)
     }
 
     pub async fn running_allocs(&self, job: &str) -> Vec<AllocView> {

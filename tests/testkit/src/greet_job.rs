@@ -27,6 +27,13 @@ pub struct GreetJob {
     pub managed: bool,
     /// Extra task meta (e.g. `shepard_restart_method`).
     pub task_meta: Vec<(String, String)>,
+    /// The HTTP check's interval.
+    pub check_interval: Duration,
+    /// The service is the group's (registered once per allocation, kept across task restarts)
+    /// rather than the task's (registered again at every start).
+    pub group_service: bool,
+    /// The check's `initial_status` (`passing` makes a new registration pass before any run).
+    pub check_initial_status: Option<String>,
 }
 
 impl GreetJob {
@@ -40,6 +47,9 @@ impl GreetJob {
             healthy_deadline: Duration::from_secs(60),
             managed: true,
             task_meta: Vec::new(),
+            check_interval: Duration::from_millis(500),
+            group_service: false,
+            check_initial_status: None,
         }
     }
 
@@ -62,6 +72,18 @@ impl GreetJob {
             .iter()
             .map(|(k, v)| (k.clone(), Value::String(v.clone())))
             .collect();
+        let mut check = json!({"Name": "greet-http", "Type": "http", "Path": "/",
+                               "Interval": nanos(self.check_interval), "Timeout": 1_000_000_000});
+        if let Some(status) = &self.check_initial_status {
+            check["InitialStatus"] = json!(status);
+        }
+        let services = json!([{"Name": format!("{}-greeter", self.id), "PortLabel": "http",
+                               "Checks": [check]}]);
+        let (group_services, task_services) = if self.group_service {
+            (services, Value::Null)
+        } else {
+            (Value::Null, services)
+        };
         json!({
             "ID": self.id,
             "Name": self.id,
@@ -71,6 +93,7 @@ impl GreetJob {
                 "Name": "greeter",
                 "Count": self.count,
                 "Networks": [{"DynamicPorts": [{"Label": "http"}]}],
+                "Services": group_services,
                 "RestartPolicy": {"Attempts": 3, "Interval": 60_000_000_000_u64,
                                   "Delay": 100_000_000, "Mode": "fail"},
                 "Update": {
@@ -87,9 +110,7 @@ impl GreetJob {
                     "KillTimeout": 2_000_000_000,
                     "LogConfig": {"MaxFiles": 2, "MaxFileSizeMB": 1},
                     "Templates": templates,
-                    "Services": [{"Name": format!("{}-greeter", self.id), "PortLabel": "http",
-                        "Checks": [{"Name": "greet-http", "Type": "http", "Path": "/",
-                                    "Interval": 500_000_000, "Timeout": 1_000_000_000}]}]
+                    "Services": task_services
                 }]
             }]
         })
