@@ -1,7 +1,8 @@
 //! The product, end to end: three real agents, a real Consul, nomad-sim running real greeter
 //! processes. A configuration change rolls through the six allocations at most two at a time,
 //! each pair only after the previous one has been healthy for min_healthy_time, with either
-//! restart method.
+//! restart method. A prober reads every instance's endpoint and checks throughout: at no
+//! instant are more than two down or unhealthy.
 
 mod e2e;
 
@@ -16,6 +17,7 @@ async fn rolls_through(job: GreetJob) {
     let world = World::start(3, &[]).await;
     let name = job.id.clone();
     world.run_job(job).await;
+    let prober = world.probe(&name).await;
 
     let since = world.sim_event_seq().await;
     world.put_config(&name, "name: two\n").await;
@@ -36,6 +38,15 @@ async fn rolls_through(job: GreetJob) {
     assert_eq!(windows.len(), 6, "{windows:?}");
     let overlap = e2e::max_overlap(&windows);
     assert!(overlap <= 2, "{overlap} restarts overlapped: {windows:?}");
+    let worst = prober.worst().unwrap();
+    assert!(worst.bad.len() <= 2, "instances down at once: {worst:?}");
+    // Each restart was seen by the prober: it would have noticed more.
+    let seen_down: std::collections::BTreeSet<_> = prober
+        .samples()
+        .into_iter()
+        .flat_map(|s| s.bad.into_keys())
+        .collect();
+    assert_eq!(seen_down.len(), 6, "instances seen down: {seen_down:?}");
     assert_eq!(
         world.metric_sum("shepard_restarts_total", &[("result", "healthy")]),
         6.0
