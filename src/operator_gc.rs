@@ -26,7 +26,7 @@ use crate::api_metrics::ApiMetrics;
 use crate::apply::{Applier, ApplyError};
 use crate::blocking::BlockingParams;
 use crate::config::Config;
-use crate::consul::{Consistency, ConsulClient, ConsulError};
+use crate::consul::{Consistency, ConsulClient, ConsulError, SessionLease};
 use crate::nomad::{NomadClient, NomadError};
 use crate::observe::node_tracker::NodeTracker;
 
@@ -84,6 +84,8 @@ pub async fn run(
         consul: consul.clone(),
         nomad: nomad.clone(),
         metrics: DomainMetrics::unregistered(),
+        // GC makes no restart calls: no session is ever certain here.
+        lease: SessionLease::default(),
     };
     let mut report = plan(config, &consul, &nomad).await?;
     report.dry_run = options.dry_run;

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use prometheus::Registry;
 use shepard::api_metrics::ApiMetrics;
 use shepard::consul::{
-    ConsulClient, LostReason, Semaphore, SessionHealth, SessionKeeper, SessionRequest,
+    ConsulClient, LostReason, Semaphore, SessionHealth, SessionKeeper, SessionLease, SessionRequest,
 };
 use shepard::tls::TlsConfig;
 use shepard_testkit::{ConsulDev, TcpProxy, poll};
@@ -62,7 +62,7 @@ async fn a_session_that_stops_renewing_expires_and_frees_its_slots() {
     let through_proxy = client(&proxy.http_addr(), keeper_metrics.clone())
         .with_request_timeout(Duration::from_secs(2));
     let a = ttl_session(&direct, "renewed").await;
-    let keeper = SessionKeeper::spawn(through_proxy, a.clone(), TTL);
+    let keeper = SessionKeeper::spawn(through_proxy, a.clone(), TTL, SessionLease::default());
     let b = ttl_session(&direct, "never-renewed").await;
     let b_created = Instant::now();
     assert_eq!(slots.try_acquire(&a, b"a").await.unwrap(), Some(0));
@@ -146,7 +146,8 @@ async fn a_destroyed_session_is_reported_lost_at_the_next_renewal() {
     let metrics = ApiMetrics::unregistered();
     let client = client(&consul.http_addr(), metrics.clone());
     let id = ttl_session(&client, "destroyed").await;
-    let keeper = SessionKeeper::spawn(client.clone(), id.clone(), TTL);
+    let lease = SessionLease::default();
+    let keeper = SessionKeeper::spawn(client.clone(), id.clone(), TTL, lease.clone());
     let mut health = keeper.subscribe();
     client.session_destroy(&id).await.unwrap();
     let destroyed = Instant::now();
@@ -160,5 +161,10 @@ async fn a_destroyed_session_is_reported_lost_at_the_next_renewal() {
     );
     assert!(destroyed.elapsed() <= TTL / 2 + Duration::from_secs(1));
     assert!(!keeper.is_held());
+    assert_eq!(
+        lease.remaining(&id),
+        None,
+        "a lost session is never certain"
+    );
     assert_eq!(metrics.session_renew_failures(), 1);
 }

@@ -205,3 +205,70 @@ async fn a_lock_in_a_transaction_reports_held_locks_and_invalid_sessions() {
     }
     assert_eq!(slot(&client).await.0, "a1");
 }
+
+/// The trigger's transaction when the agent stalls between reading the rollout as rolling and
+/// writing: an operator's pause in between makes Consul refuse the whole write.
+#[tokio::test]
+async fn a_trigger_is_refused_when_the_rollout_changed_after_it_was_read() {
+    const ROLLOUT: &str = "shepard/rollouts/default/web/web/server";
+    const TRIGGER: &str = "shepard/keys/vm/default/web/web/server/a1";
+    let consul = ConsulDev::start();
+    let client = client(&consul);
+    let s = session(&client).await;
+    client.kv_txn(&[lock(&s, "a1")]).await.unwrap();
+    client.kv_put(ROLLOUT, b"rolling", 0).await.unwrap();
+    let read = client
+        .kv_get(ROLLOUT, Consistency::Consistent)
+        .await
+        .unwrap()
+        .unwrap()
+        .modify_index;
+    let trigger = |index| {
+        vec![
+            TxnOp::CheckSession {
+                key: SLOT.into(),
+                session: s.clone(),
+            },
+            TxnOp::unchanged(ROLLOUT, Some(index)),
+            TxnOp::Set {
+                key: TRIGGER.into(),
+                value: b"tok".to_vec(),
+                flags: 0,
+            },
+        ]
+    };
+    // The stall: the operator pauses the rollout.
+    client.kv_put(ROLLOUT, b"paused", 0).await.unwrap();
+    assert_refused(client.kv_txn(&trigger(read)).await, ROLLOUT);
+    let written = client
+        .kv_get(TRIGGER, Consistency::Consistent)
+        .await
+        .unwrap();
+    assert!(written.is_none(), "{written:?}");
+
+    // At the current index but without the slot: refused on the slot.
+    let current = client
+        .kv_get(ROLLOUT, Consistency::Consistent)
+        .await
+        .unwrap()
+        .unwrap()
+        .modify_index;
+    client
+        .kv_txn(&[TxnOp::Unlock {
+            key: SLOT.into(),
+            session: s.clone(),
+            value: Vec::new(),
+            flags: 7,
+        }])
+        .await
+        .unwrap();
+    let result = client.kv_txn(&trigger(current)).await;
+    assert!(result.is_err(), "{result:?}");
+    assert!(
+        client
+            .kv_get(TRIGGER, Consistency::Consistent)
+            .await
+            .unwrap()
+            .is_none()
+    );
+}

@@ -10,7 +10,7 @@ use shepard::agent::metrics::DomainMetrics;
 use shepard::agent::snapshot;
 use shepard::api_metrics::ApiMetrics;
 use shepard::apply::Applier;
-use shepard::consul::{Consistency, ConsulClient};
+use shepard::consul::{Consistency, ConsulClient, SessionLease};
 use shepard::nomad::{NomadClient, NomadClientOptions};
 use shepard::tls::TlsConfig;
 use shepard_reconcilers::gc::{GcPass, GcScope, reconcile_gc_pass};
@@ -39,6 +39,7 @@ fn applier(consul: &ConsulDev, registry: &Registry) -> Applier {
         consul: client,
         nomad,
         metrics: DomainMetrics::register(registry).unwrap(),
+        lease: SessionLease::default(),
     }
 }
 

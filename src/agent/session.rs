@@ -12,7 +12,9 @@ use backon::{BackoffBuilder, ExponentialBuilder};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::consul::{ConsulClient, SessionBehavior, SessionHealth, SessionKeeper, SessionRequest};
+use crate::consul::{
+    ConsulClient, SessionBehavior, SessionHealth, SessionKeeper, SessionLease, SessionRequest,
+};
 use crate::telemetry::readiness::Condition;
 
 /// How the agent's sessions are created.
@@ -37,6 +39,7 @@ pub struct AgentSession {
     stop: watch::Sender<bool>,
     task: JoinHandle<()>,
     consul: ConsulClient,
+    lease: SessionLease,
 }
 
 impl AgentSession {
@@ -49,6 +52,7 @@ impl AgentSession {
     ) -> Self {
         let (current_tx, current) = watch::channel(None);
         let (stop, stop_rx) = watch::channel(false);
+        let lease = SessionLease::default();
         let task = tokio::spawn(keep(
             consul.clone(),
             settings,
@@ -56,13 +60,20 @@ impl AgentSession {
             condition,
             current_tx,
             stop_rx,
+            lease.clone(),
         ));
         Self {
             current,
             stop,
             task,
             consul,
+            lease,
         }
+    }
+
+    /// How long the current session is certainly alive (monotonic clock).
+    pub fn lease(&self) -> SessionLease {
+        self.lease.clone()
     }
 
     /// The session currently held, if any; `changed()` wakes on every new or lost session.
@@ -103,6 +114,7 @@ async fn keep(
     condition: Condition,
     current: watch::Sender<Option<String>>,
     mut stop: watch::Receiver<bool>,
+    lease: SessionLease,
 ) {
     let request = SessionRequest {
         name: settings.name.clone(),
@@ -116,6 +128,7 @@ async fn keep(
         if *stop.borrow() {
             return;
         }
+        let sent_at = tokio::time::Instant::now();
         let id = match consul.session_create(&request).await {
             Ok(id) => id,
             Err(e) => {
@@ -130,7 +143,8 @@ async fn keep(
         };
         delays = retry_delays();
         tracing::info!(session = %id, ttl = ?settings.ttl, "session created");
-        let keeper = SessionKeeper::spawn(consul.clone(), id.clone(), settings.ttl);
+        lease.renewed(&id, sent_at, settings.ttl);
+        let keeper = SessionKeeper::spawn(consul.clone(), id.clone(), settings.ttl, lease.clone());
         let mut health = keeper.subscribe();
         current.send_replace(Some(id.clone()));
         condition.set_ready();
@@ -141,6 +155,7 @@ async fn keep(
             stopped = wait_for_loss(&mut health, &mut stop) => stopped,
         };
         keeper.stop();
+        lease.clear();
         if stopped {
             // `shutdown` destroys the session; it stays published until then.
             return;

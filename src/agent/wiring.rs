@@ -120,6 +120,7 @@ pub async fn run(
             consul: consul.clone(),
             nomad: nomad.clone(),
             metrics: domain_metrics.clone(),
+            lease: session.lease(),
         },
         domain_metrics,
     ));

@@ -1,16 +1,18 @@
 //! Carries out the reconcilers' actions against Consul and Nomad, in order, stopping at the
 //! first that fails. Every shared write is a CAS or a session acquire (slot locks and slot
-//! claims in a transaction with an index check); a trigger or a restart
-//! call is preceded by the sequencer check — a `?consistent` read proving our session still
-//! holds the slot (and, for a new restart, that the rollout is still rolling) — so a stale
-//! view or a lost session can never restart anything.
+//! claims in a transaction with an index check). A trigger key is written in one transaction
+//! with its guards: the slot locked by our session, the rollout record unchanged since a
+//! `?consistent` read found it rolling. A restart call is preceded by the same checks as
+//! `?consistent` reads and is made only while the session is certainly alive (see
+//! [`crate::consul::SessionLease`]), so a stale view, a stall or a lost session can never
+//! restart anything.
 
 use shepard_reconcilers::model::{RolloutRecord, RolloutState};
 use shepard_reconcilers::{Action, LockGuard, RolloutGuard};
 
 use crate::agent::metrics::DomainMetrics;
 use crate::consul::{
-    Consistency, ConsulClient, ConsulError, LOCK_FLAG_VALUE, SLOT_FLAG_VALUE, TxnOp,
+    Consistency, ConsulClient, ConsulError, LOCK_FLAG_VALUE, SLOT_FLAG_VALUE, SessionLease, TxnOp,
 };
 use crate::nomad::{NomadClient, NomadError};
 
@@ -45,6 +47,8 @@ pub struct Applier {
     pub consul: ConsulClient,
     pub nomad: NomadClient,
     pub metrics: DomainMetrics,
+    /// How long the agent's session is certainly alive.
+    pub lease: SessionLease,
 }
 
 impl Applier {
@@ -96,8 +100,24 @@ impl Applier {
                 guard,
                 rollout,
             } => {
-                self.check_guards(guard, rollout.as_ref()).await?;
-                consul.kv_put(key, token.as_bytes(), 0).await?;
+                // Guard and trigger are one transaction: the slot still held by our session and
+                // the rollout unchanged since it was read as rolling, or nothing is written.
+                // A stall anywhere before it (a pause, a slow link) cannot start a restart the
+                // rollout no longer allows.
+                let mut ops = vec![TxnOp::CheckSession {
+                    key: guard.key.clone(),
+                    session: guard.session.as_str().to_owned(),
+                }];
+                if let Some(rollout) = rollout {
+                    let index = self.check_rollout(rollout).await?;
+                    ops.push(TxnOp::unchanged(&rollout.key, Some(index)));
+                }
+                ops.push(TxnOp::Set {
+                    key: key.clone(),
+                    value: token.as_bytes().to_vec(),
+                    flags: 0,
+                });
+                consul.kv_txn(&ops).await?;
             }
             Action::CallRestartApi {
                 alloc_id,
@@ -106,6 +126,14 @@ impl Applier {
                 rollout,
             } => {
                 self.check_guards(guard, rollout.as_ref()).await?;
+                // Nomad cannot check a Consul session: the call goes out only while ours is
+                // certainly alive, measured from its last renewal on the monotonic clock.
+                if self.lease.remaining(guard.session.as_str()).is_none() {
+                    return Err(ApplyError::Refused(format!(
+                        "session {} is not certainly alive: no restart call",
+                        guard.session
+                    )));
+                }
                 self.nomad.restart_allocation_task(alloc_id, task).await?;
             }
             Action::WriteAllocRecord {
@@ -207,12 +235,13 @@ impl Applier {
     }
 
     /// The rollout at `guard.key` is still generation `guard.generation` and rolling (or
-    /// stuck, for the retry of a stuck restart on the slot it holds).
-    async fn check_rollout(&self, guard: &RolloutGuard) -> Result<(), ApplyError> {
+    /// stuck, for the retry of a stuck restart on the slot it holds): its `ModifyIndex` then.
+    async fn check_rollout(&self, guard: &RolloutGuard) -> Result<u64, ApplyError> {
         let pair = self
             .consul
             .kv_get(&guard.key, Consistency::Consistent)
             .await?;
+        let index = pair.as_ref().map_or(0, |p| p.modify_index);
         let record = pair
             .and_then(|p| String::from_utf8(p.value).ok())
             .and_then(|text| RolloutRecord::from_json(&text).ok());
@@ -220,7 +249,7 @@ impl Applier {
             state == RolloutState::Rolling || (guard.also_stuck && state == RolloutState::Stuck)
         };
         match record {
-            Some(r) if r.generation == guard.generation && accepted(r.state) => Ok(()),
+            Some(r) if r.generation == guard.generation && accepted(r.state) => Ok(index),
             _ => Err(ApplyError::Refused(format!(
                 "rollout {} generation {} is no longer rolling",
                 guard.key, guard.generation

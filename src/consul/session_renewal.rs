@@ -16,6 +16,7 @@ use tokio::time::{Instant, sleep_until, timeout_at};
 use crate::api_metrics::ApiMetrics;
 use crate::consul::client::ConsulClient;
 use crate::consul::error::ConsulError;
+use crate::consul::session_lease::SessionLease;
 
 /// Whether the session can still be relied on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,9 +44,10 @@ pub struct SessionKeeper {
 }
 
 impl SessionKeeper {
-    /// Starts renewing session `id`, which was created (or renewed) just now with `ttl`.
+    /// Starts renewing session `id`, which was created (or renewed) just now with `ttl`,
+    /// recording every renewal in `lease` (cleared when the session is lost).
     /// Must be called inside a tokio runtime.
-    pub fn spawn(client: ConsulClient, id: String, ttl: Duration) -> Self {
+    pub fn spawn(client: ConsulClient, id: String, ttl: Duration, lease: SessionLease) -> Self {
         let (tx, health) = watch::channel(SessionHealth::Held);
         let metrics = client.metrics().clone();
         let session = id.clone();
@@ -54,7 +56,12 @@ impl SessionKeeper {
             let session = session.clone();
             async move { client.session_renew(&session).await.map(|info| info.ttl) }
         };
-        let task = tokio::spawn(renew_loop(renew, ttl, metrics, tx));
+        let session = id.clone();
+        let renewed = move |sent_at: Option<Instant>, ttl: Duration| match sent_at {
+            Some(sent_at) => lease.renewed(&session, sent_at, ttl),
+            None => lease.clear(),
+        };
+        let task = tokio::spawn(renew_loop(renew, ttl, metrics, tx, renewed));
         Self { id, health, task }
     }
 
@@ -88,12 +95,15 @@ const RETRY_MIN: Duration = Duration::from_millis(200);
 const RETRY_MAX: Duration = Duration::from_secs(2);
 
 /// The renewal loop. `renew` renews once and returns the TTL Consul now reports (`None`:
-/// keep the current one). Generic so it can run against a scripted renewer in virtual time.
+/// keep the current one). `renewed` hears of every success (when its request was sent, and
+/// the TTL) and of the loss (`None`). Generic so it can run against a scripted renewer in
+/// virtual time.
 pub(crate) async fn renew_loop<F, Fut>(
     mut renew: F,
     mut ttl: Duration,
     metrics: ApiMetrics,
     health: watch::Sender<SessionHealth>,
+    mut renewed: impl FnMut(Option<Instant>, Duration),
 ) where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<Option<Duration>, ConsulError>>,
@@ -110,6 +120,7 @@ pub(crate) async fn renew_loop<F, Fut>(
         sleep_until(next_attempt).await;
         // A renewal that is still in flight when the TTL runs out cannot save the session.
         let deadline = last_success + ttl;
+        let sent_at = Instant::now();
         match timeout_at(deadline, renew()).await {
             Ok(Ok(reported_ttl)) => {
                 last_success = Instant::now();
@@ -119,6 +130,7 @@ pub(crate) async fn renew_loop<F, Fut>(
                     }
                     ttl = reported;
                 }
+                renewed(Some(sent_at), ttl);
                 next_attempt = last_success + ttl / 2;
                 retry = retry_builder.build();
                 continue;
@@ -126,6 +138,7 @@ pub(crate) async fn renew_loop<F, Fut>(
             Ok(Err(error)) if error.is_invalid_session() => {
                 metrics.session_renew_failed();
                 tracing::warn!(%error, "consul session invalidated");
+                renewed(None, ttl);
                 let _ = health.send(SessionHealth::Lost(LostReason::Invalidated));
                 return;
             }
@@ -144,6 +157,7 @@ pub(crate) async fn renew_loop<F, Fut>(
                 ?ttl,
                 "no session renewal succeeded within the TTL; session lost"
             );
+            renewed(None, ttl);
             let _ = health.send(SessionHealth::Lost(LostReason::Expired));
             return;
         }
@@ -189,7 +203,13 @@ mod tests {
         let (tx, rx) = watch::channel(SessionHealth::Held);
         let ttl = Duration::from_secs(10);
         let renew = scripted(start, Duration::from_secs(3600), calls.clone());
-        let task = tokio::spawn(renew_loop(renew, ttl, ApiMetrics::unregistered(), tx));
+        let task = tokio::spawn(renew_loop(
+            renew,
+            ttl,
+            ApiMetrics::unregistered(),
+            tx,
+            |_, _| {},
+        ));
         tokio::time::sleep(Duration::from_secs(21)).await;
         let times: Vec<u64> = calls
             .lock()
@@ -211,7 +231,7 @@ mod tests {
         let ttl = Duration::from_secs(10);
         // Renewals at 5 s and 10 s succeed; from 12 s on every renewal fails.
         let renew = scripted(start, Duration::from_secs(12), calls.clone());
-        tokio::spawn(renew_loop(renew, ttl, metrics.clone(), tx));
+        tokio::spawn(renew_loop(renew, ttl, metrics.clone(), tx, |_, _| {}));
         rx.changed().await.unwrap();
         assert_eq!(*rx.borrow(), SessionHealth::Lost(LostReason::Expired));
         // Last success at 10 s, so lost at exactly 20 s.
@@ -237,6 +257,7 @@ mod tests {
             Duration::from_secs(10),
             ApiMetrics::unregistered(),
             tx,
+            |_, _| {},
         ));
         rx.changed().await.unwrap();
         assert_eq!(*rx.borrow(), SessionHealth::Lost(LostReason::Invalidated));
@@ -258,6 +279,7 @@ mod tests {
             Duration::from_secs(10),
             ApiMetrics::unregistered(),
             tx,
+            |_, _| {},
         ));
         tokio::time::sleep(Duration::from_secs(36)).await;
         let times: Vec<u64> = calls

@@ -21,6 +21,14 @@ pub enum TxnOp {
     CheckIndex { key: String, index: u64 },
     /// Fails if `key` exists.
     CheckNotExists { key: String },
+    /// Fails unless `key` is locked by `session`.
+    CheckSession { key: String, session: String },
+    /// Writes `value` and `flags` unconditionally (guarded by the transaction's checks).
+    Set {
+        key: String,
+        value: Vec<u8>,
+        flags: u64,
+    },
     /// Takes `key`'s lock for `session`, writing `value` and `flags` (as `?acquire=`).
     Lock {
         key: String,
@@ -58,6 +66,8 @@ impl TxnOp {
         match self {
             TxnOp::CheckIndex { key, .. }
             | TxnOp::CheckNotExists { key }
+            | TxnOp::CheckSession { key, .. }
+            | TxnOp::Set { key, .. }
             | TxnOp::Lock { key, .. }
             | TxnOp::Unlock { key, .. }
             | TxnOp::Cas { key, .. } => key,
@@ -66,7 +76,9 @@ impl TxnOp {
 
     fn session(&self) -> Option<&str> {
         match self {
-            TxnOp::Lock { session, .. } | TxnOp::Unlock { session, .. } => Some(session),
+            TxnOp::Lock { session, .. }
+            | TxnOp::Unlock { session, .. }
+            | TxnOp::CheckSession { session, .. } => Some(session),
             _ => None,
         }
     }
@@ -78,6 +90,11 @@ impl TxnOp {
                 json!({"Verb": "check-index", "Key": key, "Index": index})
             }
             TxnOp::CheckNotExists { key } => json!({"Verb": "check-not-exists", "Key": key}),
+            TxnOp::CheckSession { key, session } => {
+                json!({"Verb": "check-session", "Key": key, "Session": session})
+            }
+            TxnOp::Set { key, value, flags } => json!({"Verb": "set", "Key": key,
+                "Value": STANDARD.encode(value), "Flags": flags}),
             TxnOp::Lock {
                 key,
                 session,
