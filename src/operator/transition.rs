@@ -98,6 +98,8 @@ pub fn apply(
         }
         (Operation::Resume, Rolling | Paused | Planned | Stuck) => {
             next.state = Rolling;
+            // The leader's progress watch starts again: time paused or stalled is not a stall.
+            next.progress = None;
             next.skipped.extend(
                 stuck_allocs
                     .iter()
@@ -157,6 +159,7 @@ mod tests {
             updated_at: t,
             finished_at: None,
             skipped: Default::default(),
+            progress: None,
         }
     }
 

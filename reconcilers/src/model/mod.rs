@@ -18,6 +18,6 @@ pub use identity::{AllocRef, SessionId, TaskId};
 pub use kv::{KvEntry, KvView};
 pub use nomad::{AllocStatus, ClientStatus, DesiredStatus, TaskEvent, TaskRun, TaskState};
 pub use record::{AllocRecord, Phase};
-pub use rollout::{RolloutRecord, RolloutState};
+pub use rollout::{Progress, RolloutRecord, RolloutState};
 pub use slot::{LockHolder, SlotHolder};
 pub use spec::{ChangeMode, TaskSpec, TemplateSpec, UpdateBlock};

@@ -144,6 +144,18 @@ impl AllocRecord {
         }
     }
 
+    /// The record without its restart: no slot, token or trigger.
+    pub fn without_restart(mut self) -> Self {
+        self.slot = None;
+        self.token = None;
+        self.claimed_at = None;
+        self.triggered_at = None;
+        self.generation = None;
+        self.restarts_at_trigger = None;
+        self.stuck_at = None;
+        self
+    }
+
     /// Same content apart from `updated_at`: nothing worth a write.
     pub fn same_as(&self, other: &AllocRecord) -> bool {
         AllocRecord {

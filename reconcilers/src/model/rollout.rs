@@ -3,7 +3,7 @@
 //! `paused` and `aborted` are set by operators; shepard never overrides them. So is `skipped`:
 //! the allocations an operator told a stuck rollout to go on without.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -75,6 +75,31 @@ pub struct RolloutRecord {
     /// none.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub skipped: BTreeMap<String, BTreeMap<String, Fingerprint>>,
+    /// The leader's watch on progress while `rolling`; cleared by an operator's `resume`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress: Option<Progress>,
+}
+
+/// When the rollout last moved: a restart ended, or one started after none was running.
+///
+/// Only the leader that wrote it compares `at` with its own clock: a new leader starts the
+/// watch again instead of comparing its clock with another host's.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Progress {
+    /// The restarts in flight then (`<token>@<triggered_at>`).
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub restarting: BTreeSet<String>,
+    /// A digest of the runs the task's records named then (allocation and `run_started_at`):
+    /// it changes when a restart ends, even one that no leader saw in flight.
+    #[serde(default)]
+    pub runs: String,
+    /// When, by the clock of `by`.
+    pub at: Timestamp,
+    /// The node whose leader wrote it.
+    pub by: String,
+    /// The rollout went `stuck` because nothing moved for too long.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stalled: bool,
 }
 
 /// A rollout value that is not a valid record.

@@ -4,15 +4,33 @@
 //! belong to operators and are never changed; after an abort only drift first seen after it
 //! starts a new rollout. Allocations the rollout `skipped` count neither as stuck nor as drifted
 //! (a restart of theirs in flight counts as in flight). Every write is a CAS on the index read.
+//!
+//! No silent stall: while `rolling`, the leader notes when the rollout last moved: a restart it
+//! saw in flight ended, one started while none was, or a recorded run changed. Every restart
+//! ends, healthy or stuck (which stops the rollout), within `healthy_deadline` of its trigger;
+//! so a rollout with drifted allocations, nothing restarting, and no move for
+//! `healthy_deadline` (plus a grace for the views to catch up) is not moving, whatever the
+//! cause (an agent that died with its allocation still drifted, a slot no one can take), and
+//! goes `stuck`, which pages. It rolls again once something moves, or when an operator
+//! resumes it. The claims of allocations
+//! Nomad lists as stopped or lost are cleared by `orphans`.
 
 use crate::action::{Action, Decision, LockGuard, ProblemKind};
 use crate::context::Context;
 use crate::keys::Key;
-use crate::model::{AllocRecord, RolloutRecord, RolloutState, SessionId};
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use crate::model::{AllocRecord, Progress, RolloutRecord, RolloutState, SessionId};
 use crate::settings::TaskSettings;
 use crate::time::Timestamp;
 
-use super::{RolloutObservation, participates};
+use super::{RolloutObservation, orphans, participates};
+
+/// Beyond `healthy_deadline`, how long the count of allocations left may stay put before the
+/// rollout counts as stalled: time for the last restart's end to reach the leader's view and
+/// for the next restart to start.
+pub const STALL_GRACE: Duration = Duration::from_secs(15);
 
 /// Records of the task's participating allocations, by phase.
 #[derive(Default)]
@@ -20,6 +38,10 @@ struct Census<'r> {
     live: u32,
     drifted: Vec<&'r AllocRecord>,
     in_flight: u32,
+    /// The restarts in flight (`restart_id`).
+    restarting: BTreeSet<String>,
+    /// Digest of the participating records' runs (`runs_digest`).
+    runs: String,
     stuck: Vec<(&'r str, &'r AllocRecord)>,
 }
 
@@ -65,6 +87,12 @@ pub(super) fn converge(
         .collect();
     let mut census = Census {
         live: u32::try_from(records.len()).unwrap_or(u32::MAX),
+        runs: runs_digest(
+            &records
+                .iter()
+                .map(|(id, r)| (id.as_str(), r.as_ref().and_then(|r| r.run_started_at)))
+                .collect::<Vec<_>>(),
+        ),
         ..Census::default()
     };
     for (alloc_id, record) in &records {
@@ -80,15 +108,24 @@ pub(super) fn converge(
             crate::model::Phase::Stuck if !skipped => {
                 census.stuck.push((alloc_id.as_str(), record));
             }
-            p if p.in_flight() => census.in_flight += 1,
+            p if p.in_flight() => {
+                census.in_flight += 1;
+                census.restarting.extend(restart_id(record));
+            }
             _ => {}
         }
     }
+    orphans::clear_claims(obs, ctx, now, decision);
     let next = match &current {
         None => (!census.drifted.is_empty())
             .then(|| create(ctx, settings, &census, now, new_rollout_id, 1)),
         Some(r) => step(r, ctx, settings, &census, now, new_rollout_id),
     };
+    // Look again when the rollout would count as stalled.
+    if let Some(p) = next.as_ref().or(current.as_ref()).and_then(watched) {
+        let stalls_at = p.at.plus(stall_window(settings));
+        decision.requeue(stalls_at.since(now).max(Duration::from_secs(1)));
+    }
     if let Some(record) = next {
         let guard = LockGuard {
             key: lock_key.to_owned(),
@@ -149,15 +186,55 @@ fn step(
             next.finished_at = Some(now);
             Some(next)
         }
-        RolloutState::Stuck if census.stuck.is_empty() => Some(transition(
-            r,
-            RolloutState::Rolling,
-            "the stuck allocation recovered or was replaced".to_owned(),
-            now,
-        )),
+        RolloutState::Stuck if census.stuck.is_empty() => {
+            let stalled = r.progress.as_ref().filter(|p| p.stalled);
+            if stalled.is_some_and(|p| !census.moved_since(p)) {
+                // Stuck because nothing moved, and still nothing has.
+                return None;
+            }
+            let reason = if stalled.is_some() {
+                "allocations are being restarted again"
+            } else {
+                "the stuck allocation recovered or was replaced"
+            };
+            let mut next = transition(r, RolloutState::Rolling, reason.to_owned(), now);
+            next.progress = Some(progress_now(ctx, census, now));
+            Some(next)
+        }
         RolloutState::Rolling => {
             let mut next = r.clone();
             apply_settings(&mut next, settings, census);
+            match r
+                .progress
+                .as_ref()
+                .filter(|p| p.by == ctx.node && !p.stalled)
+            {
+                Some(p) if census.moved_since(p) => {
+                    next.progress = Some(progress_now(ctx, census, now));
+                }
+                // Restarts in flight end on their own deadline (healthy, or stuck: that stops
+                // the rollout); a stall is work left with nothing restarting.
+                Some(p)
+                    if census.restarting.is_empty() && now >= p.at.plus(stall_window(settings)) =>
+                {
+                    let window = humantime::format_duration(stall_window(settings));
+                    let reason = format!(
+                        "no progress for {window}: {} drifted, {} restarting",
+                        census.drifted.len(),
+                        census.in_flight
+                    );
+                    let mut stalled = transition(r, RolloutState::Stuck, reason, now);
+                    stalled.progress = Some(Progress {
+                        stalled: true,
+                        ..p.clone()
+                    });
+                    return Some(stalled);
+                }
+                // Restarts started beside those still running: not yet a move.
+                Some(_) => {}
+                // No watch yet, another leader's, or one an operator's resume cleared.
+                None => next.progress = Some(progress_now(ctx, census, now)),
+            }
             (next != *r).then(|| {
                 next.updated_at = now;
                 next
@@ -167,6 +244,53 @@ fn step(
         | RolloutState::Stuck
         | RolloutState::Paused
         | RolloutState::Planned => None,
+    }
+}
+
+/// One issue of a restart: its token and trigger time. A trigger issued again (it never
+/// landed) starts the restart's deadline again, so it counts as a new restart. The time is
+/// only compared for equality, never with a clock.
+fn restart_id(record: &AllocRecord) -> Option<String> {
+    let token = record.token.as_deref()?;
+    Some(match record.triggered_at {
+        Some(at) => format!("{token}@{at}"),
+        None => token.to_owned(),
+    })
+}
+
+/// The digest of the runs of a task's allocations (ID and recorded `run_started_at`, in the
+/// order Nomad lists them): FNV-1a, stable across builds, so agents of different versions
+/// read the same digest.
+pub fn runs_digest(runs: &[(&str, Option<Timestamp>)]) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for (alloc_id, started) in runs {
+        let run = started.map_or(0, Timestamp::unix_nanos);
+        for byte in alloc_id.bytes().chain(run.to_le_bytes()) {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    format!("{hash:016x}")
+}
+
+/// The progress watch of this leader while the rollout is `rolling`, if there is one.
+fn watched(r: &RolloutRecord) -> Option<&Progress> {
+    r.progress
+        .as_ref()
+        .filter(|p| r.state == RolloutState::Rolling && !p.stalled)
+}
+
+fn stall_window(settings: &TaskSettings) -> Duration {
+    settings.healthy_deadline + STALL_GRACE
+}
+
+fn progress_now(ctx: &Context, census: &Census<'_>, now: Timestamp) -> Progress {
+    Progress {
+        restarting: census.restarting.clone(),
+        runs: census.runs.clone(),
+        at: now,
+        by: ctx.node.clone(),
+        stalled: false,
     }
 }
 
@@ -189,6 +313,16 @@ fn apply_settings(record: &mut RolloutRecord, settings: &TaskSettings, census: &
     record.min_healthy_time = settings.min_healthy_time;
     record.healthy_deadline = settings.healthy_deadline;
     record.instance_count = census.live;
+}
+
+impl Census<'_> {
+    /// Whether the rollout moved since `p`: a restart then in flight ended, one started when
+    /// none was, or an allocation's recorded run changed (a restart ended unseen).
+    fn moved_since(&self, p: &Progress) -> bool {
+        let ended = p.restarting.iter().any(|t| !self.restarting.contains(t));
+        let started = p.restarting.is_empty() && !self.restarting.is_empty();
+        ended || started || p.runs != self.runs
+    }
 }
 
 fn create(
@@ -217,7 +351,9 @@ fn create(
         updated_at: now,
         finished_at: None,
         skipped: Default::default(),
+        progress: None,
     };
     apply_settings(&mut record, settings, census);
+    record.progress = Some(progress_now(ctx, census, now));
     record
 }

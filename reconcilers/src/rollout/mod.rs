@@ -4,6 +4,9 @@
 
 mod leader;
 
+pub use leader::runs_digest;
+mod orphans;
+
 use crate::action::{Action, Decision};
 use crate::context::Context;
 use crate::keys::Key;

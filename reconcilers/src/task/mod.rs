@@ -349,13 +349,6 @@ impl Step<'_, '_> {
 }
 
 /// The record without any restart in flight.
-fn clear_restart(mut record: AllocRecord) -> AllocRecord {
-    record.slot = None;
-    record.token = None;
-    record.claimed_at = None;
-    record.triggered_at = None;
-    record.generation = None;
-    record.restarts_at_trigger = None;
-    record.stuck_at = None;
-    record
+fn clear_restart(record: AllocRecord) -> AllocRecord {
+    record.without_restart()
 }

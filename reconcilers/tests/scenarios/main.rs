@@ -6,4 +6,5 @@ mod gc;
 mod health;
 mod rollout;
 mod settings;
+mod stall;
 mod task;

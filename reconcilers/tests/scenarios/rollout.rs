@@ -4,25 +4,34 @@
 use insta::assert_yaml_snapshot;
 use shepard_reconcilers::Decision;
 use shepard_reconcilers::model::{
-    AllocRecord, AllocRef, Fingerprint, KvEntry, KvView, Phase, RolloutRecord, RolloutState,
-    SessionId,
+    AllocRecord, AllocRef, Fingerprint, KvEntry, KvView, Phase, Progress, RolloutRecord,
+    RolloutState, SessionId,
 };
 use shepard_reconcilers::rollout::{Member, RolloutObservation, reconcile_rollout};
 use shepard_reconcilers::{Context, Key};
 
 use super::fixture::{CONFIG, in_sync_record, rollout_record, running, spec, t, task_id};
 
-struct Leader {
+/// The digest of the fixture's runs: a1, b1 and c1, each started at 0.
+pub(crate) fn fixture_runs() -> String {
+    shepard_reconcilers::rollout::runs_digest(&[
+        ("a1", Some(t(0))),
+        ("b1", Some(t(0))),
+        ("c1", Some(t(0))),
+    ])
+}
+
+pub(crate) struct Leader {
     ctx: Context,
     kv: KvView,
-    members: Vec<Member>,
+    pub(crate) members: Vec<Member>,
     session: Option<SessionId>,
     index: u64,
 }
 
 impl Leader {
     /// This agent (n1, session s-self) holds the task lock; all three allocations in sync.
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let members = [("a1", 0, "n1"), ("b1", 1, "n2"), ("c1", 2, "n2")]
             .into_iter()
             .map(|(id, index, node)| Member {
@@ -52,7 +61,7 @@ impl Leader {
         l
     }
 
-    fn put(&mut self, key: Key, value: &str, session: Option<&str>) {
+    pub(crate) fn put(&mut self, key: Key, value: &str, session: Option<&str>) {
         self.index += 1;
         let entry = KvEntry {
             value: Some(value.into()),
@@ -68,7 +77,7 @@ impl Leader {
     }
 
     /// Allocation `id`'s record in `phase` (drift first seen at `detected`).
-    fn phase(mut self, id: &str, phase: Phase, detected: i64) -> Self {
+    pub(crate) fn phase(mut self, id: &str, phase: Phase, detected: i64) -> Self {
         let (index, node) = match id {
             "a1" => (0, "n1"),
             "b1" => (1, "n2"),
@@ -79,6 +88,7 @@ impl Leader {
         r.drift_detected_at = Some(t(detected));
         if phase.in_flight() {
             r.slot = Some(index);
+            r.token = Some(format!("tok-{id}"));
             r.triggered_at = Some(t(detected + 5));
         }
         if phase == Phase::Stuck {
@@ -88,12 +98,12 @@ impl Leader {
         self
     }
 
-    fn rollout(mut self, record: RolloutRecord) -> Self {
+    pub(crate) fn rollout(mut self, record: RolloutRecord) -> Self {
         self.put(Key::Rollout(task_id()), &record.to_json(), None);
         self
     }
 
-    fn decide(&self) -> Decision {
+    pub(crate) fn decide(&self) -> Decision {
         let obs = RolloutObservation {
             task: task_id(),
             spec: spec(),
@@ -237,6 +247,14 @@ fn unreadable_rollout_is_reported_and_left_alone() {
 /// (none: `phase` sets no target).
 fn skipping(state: RolloutState, alloc_ids: &[&str]) -> RolloutRecord {
     RolloutRecord {
+        // This leader saw the rollout last move at 50, nothing in flight then.
+        progress: Some(Progress {
+            runs: fixture_runs(),
+            restarting: Default::default(),
+            at: t(50),
+            by: "n1".into(),
+            stalled: false,
+        }),
         skipped: alloc_ids
             .iter()
             .map(|id| ((*id).to_owned(), Default::default()))
@@ -247,8 +265,14 @@ fn skipping(state: RolloutState, alloc_ids: &[&str]) -> RolloutRecord {
 
 #[test]
 fn a_resumed_rollout_goes_on_without_its_skipped_stuck_alloc() {
+    let mut rollout = skipping(RolloutState::Rolling, &["b1"]);
+    if let Some(p) = rollout.progress.as_mut() {
+        // b1's restart as `phase` writes it (stuck from 60: triggered at 65).
+        p.restarting
+            .insert("tok-b1@2023-11-14T22:14:25.000000000Z".into());
+    }
     let l = Leader::new()
-        .rollout(skipping(RolloutState::Rolling, &["b1"]))
+        .rollout(rollout)
         .phase("b1", Phase::Stuck, 60)
         .phase("c1", Phase::Waiting, 60);
     let decision = l.decide();

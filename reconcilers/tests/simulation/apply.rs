@@ -138,8 +138,32 @@ impl World {
                 cas,
                 guard,
             } => {
-                self.guard_holds(&guard.key, &guard.session)
-                    && self.consul.put_cas(&key, record.to_json(), cas)
+                let ok = self.guard_holds(&guard.key, &guard.session)
+                    && self.consul.put_cas(&key, record.to_json(), cas);
+                if let Some(p) = record.progress.as_ref().filter(|p| p.stalled && ok)
+                    && self.fault_until < p.at
+                {
+                    let in_flight: Vec<String> = self
+                        .consul
+                        .kv
+                        .iter()
+                        .filter(|(k, _)| k.contains("/state/"))
+                        .filter_map(|(k, e)| {
+                            let r = shepard_reconcilers::model::AllocRecord::from_json(
+                                e.value.as_deref()?,
+                            )
+                            .ok()?;
+                            r.phase.in_flight().then(|| {
+                                format!("{k} {:?} triggered {:?}", r.phase, r.triggered_at)
+                            })
+                        })
+                        .collect();
+                    self.violations.push(format!(
+                        "stalled without a fault since {} (now {}): {}; in flight: {in_flight:?}",
+                        p.at, self.now, record.reason
+                    ));
+                }
+                ok
             }
             Action::WriteTrigger {
                 key,

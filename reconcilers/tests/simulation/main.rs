@@ -91,6 +91,9 @@ fn settle(w: &mut World) -> Result<usize, String> {
     if w.rollout_state() == Some(RolloutState::Paused) {
         w.operator_toggle_pause();
     }
+    // A rollout stalled while agents were down pages; the operator brings the agents back
+    // and resumes it.
+    w.operator_resume_stalled();
     for round in 0..SETTLE_ROUNDS {
         w.advance(Duration::from_secs(1));
         for agent in 0..w.agents.len() {

@@ -19,6 +19,9 @@ use super::consul::Consul;
 use super::nomad::{CONFIG_PATH, SimAlloc, SimCheck};
 use super::rng::Rng;
 
+/// An allocation not reconciled for longer than this had a slow agent.
+const SLOW_AGENT: Duration = Duration::from_secs(10);
+
 pub struct Params {
     pub nodes: usize,
     pub allocs: u32,
@@ -75,6 +78,12 @@ pub struct World {
     pub violations: Vec<String>,
     /// Sessions of crashed agents, invalidated when their TTL runs out.
     pub expiring: Vec<(Timestamp, SessionId)>,
+    /// Until when the last fault (an agent down, a session lost) lasted: a rollout may stall
+    /// only when a fault overlapped the window it stalled over.
+    pub fault_until: Timestamp,
+    /// When each allocation's task was last reconciled: the random schedule may leave one
+    /// alone for long, as a slow agent would, which counts as a fault.
+    pub last_decided: BTreeMap<usize, Timestamp>,
     /// `SHEPARD_SIM_TRACE=1`: print every decision and action.
     pub trace: bool,
 }
@@ -159,6 +168,8 @@ impl World {
             tokens: 0,
             violations: Vec::new(),
             expiring: Vec::new(),
+            fault_until: Timestamp::EPOCH,
+            last_decided: BTreeMap::new(),
             trace: std::env::var_os("SHEPARD_SIM_TRACE").is_some(),
         }
     }
@@ -198,6 +209,10 @@ impl World {
 
     /// Agent `agent` reconciles allocation `i`'s task and queues the actions.
     pub fn decide_task(&mut self, agent: usize, i: usize) {
+        let last = self.last_decided.insert(i, self.now).unwrap_or(self.now);
+        if self.now.since(last) > SLOW_AGENT {
+            self.fault_until = self.fault_until.max(self.now);
+        }
         self.tokens += 1;
         let kv = self.view_of(agent);
         let token = format!("token-{}", self.tokens);
@@ -388,6 +403,8 @@ impl World {
     pub fn crash(&mut self, agent: usize) {
         let back = self.now.plus(Duration::from_secs(self.rng.range(1, 60)));
         let expiry = self.now.plus(Duration::from_secs(self.rng.range(15, 30)));
+        // Until it is back and its old session (holding its slots) has expired.
+        self.fault_until = self.fault_until.max(back).max(expiry);
         let a = &mut self.agents[agent];
         a.alive = false;
         a.pending.clear();
@@ -401,6 +418,7 @@ impl World {
 
     /// The session is invalidated while the agent runs (renewals failed).
     pub fn lose_session(&mut self, agent: usize) {
+        self.fault_until = self.fault_until.max(self.now);
         if let Some(session) = self.agents[agent].session.take() {
             self.consul.invalidate(&session);
         }
@@ -424,8 +442,34 @@ impl World {
             RolloutState::Paused => RolloutState::Rolling,
             _ => return,
         };
+        // As `shepard rollout resume` does: the leader's progress watch starts again.
+        record.progress = None;
         self.consul
             .put_cas(&key, record.to_json(), entry.modify_index);
+    }
+
+    /// An operator resumes a rollout that went `stuck` because nothing moved (as `shepard
+    /// rollout resume` does: `rolling`, the progress watch cleared).
+    pub fn operator_resume_stalled(&mut self) {
+        let key = Key::Rollout(self.task.clone()).render(&self.agents[0].ctx.prefix);
+        let Some(entry) = self.consul.kv.get(&key).cloned() else {
+            return;
+        };
+        let Some(mut record) = entry
+            .value
+            .as_deref()
+            .and_then(|v| RolloutRecord::from_json(v).ok())
+        else {
+            return;
+        };
+        if record.state == RolloutState::Stuck
+            && record.progress.as_ref().is_some_and(|p| p.stalled)
+        {
+            record.state = RolloutState::Rolling;
+            record.progress = None;
+            self.consul
+                .put_cas(&key, record.to_json(), entry.modify_index);
+        }
     }
 
     pub fn rollout_state(&self) -> Option<RolloutState> {
