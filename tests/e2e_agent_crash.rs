@@ -9,7 +9,6 @@ use std::path::Path;
 use std::time::Duration;
 
 use e2e::{World, restart_windows};
-use serde_json::Value;
 use shepard_testkit::{GreetJob, poll};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -59,27 +58,4 @@ async fn a_killed_slot_holder_delays_but_does_not_break_the_rollout() {
     let windows = restart_windows(&world.sim_events_since(since).await, Duration::from_secs(2));
     let overlap = e2e::max_overlap(&windows);
     assert!(overlap <= 2, "{overlap} restarts overlapped: {windows:?}");
-}
-
-impl World {
-    /// The node named in the value of any held restart slot of `job`'s task.
-    async fn slot_holder_node(&self, job: &str) -> Option<String> {
-        let url = format!(
-            "{}/v1/kv/shepard/locks/default/{job}/greeter/greet/restart_lock/?recurse",
-            self.cluster.consul.http_addr()
-        );
-        let entries: Vec<Value> = reqwest::get(url).await.ok()?.json().await.ok()?;
-        entries.iter().find_map(|e| {
-            e["Session"].as_str()?;
-            let value = e["Value"].as_str()?;
-            let bytes = base64_decode(value)?;
-            let holder: Value = serde_json::from_slice(&bytes).ok()?;
-            holder["node"].as_str().map(str::to_string)
-        })
-    }
-}
-
-fn base64_decode(text: &str) -> Option<Vec<u8>> {
-    use base64::Engine;
-    base64::engine::general_purpose::STANDARD.decode(text).ok()
 }

@@ -223,6 +223,25 @@ impl World {
         Prober::start(&self.cluster.consul.http_addr(), instances)
     }
 
+    /// The node named in the value of any held restart slot of `job`'s task.
+    pub async fn slot_holder_node(&self, job: &str) -> Option<String> {
+        use base64::Engine;
+        let url = format!(
+            "{}/v1/kv/shepard/locks/default/{job}/greeter/greet/restart_lock/?recurse",
+            self.cluster.consul.http_addr()
+        );
+        let entries: Vec<Value> = self.http.get(url).send().await.ok()?.json().await.ok()?;
+        entries.iter().find_map(|e| {
+            e["Session"].as_str()?;
+            let value = e["Value"].as_str()?;
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(value)
+                .ok()?;
+            let holder: Value = serde_json::from_slice(&bytes).ok()?;
+            holder["node"].as_str().map(str::to_string)
+        })
+    }
+
     pub async fn running_allocs(&self, job: &str) -> Vec<AllocView> {
         self.running_alloc_json(job)
             .await
