@@ -372,6 +372,21 @@ fn rollout_aborted_while_restarting_releases() {
 }
 
 #[test]
+fn rollout_aborted_while_the_restarted_task_still_stops_keeps_the_drift_as_old() {
+    // Triggered at 70; the old process is still stopping (Nomad still says running, started
+    // at 0). The drift it was restarted for stays first seen at 60, before the abort, so it
+    // starts no new rollout.
+    let f = Fixture::new()
+        .config(60, "v2")
+        .record(triggered_record(0))
+        .rollout(RolloutState::Aborted)
+        .slot(0, Some("s-self"), "a1")
+        .trigger_value("tok-1")
+        .at(72);
+    assert_yaml_snapshot!(f.decide());
+}
+
+#[test]
 fn nomad_api_method_calls_the_restart_api() {
     let mut f = drifted()
         .rollout(RolloutState::Rolling)
