@@ -72,9 +72,14 @@ impl World {
     /// Writes the job's first configuration, registers it, and waits until every allocation
     /// runs, passes its check and (for a managed job) is managed by an agent.
     pub async fn run_job(&self, spec: GreetJob) {
+        self.run_job_with_config(spec, "name: one\n").await;
+    }
+
+    /// As [`World::run_job`], with `config` as the first configuration.
+    pub async fn run_job_with_config(&self, spec: GreetJob, config: &str) {
         let job = spec.id.clone();
         let count = spec.count;
-        self.put_config(&job, "name: one\n").await;
+        self.put_config(&job, config).await;
         let managed_before = self.metric_sum("shepard_managed_tasks", &[]);
         let managed = spec.managed || !spec.task_meta.is_empty();
         submit_job(self.nomad(), spec.to_json(&locate_binary("greet"))).await;
@@ -254,6 +259,12 @@ impl World {
     }
 
     pub async fn rollout_state(&self, job: &str) -> Option<String> {
+        let record = self.rollout_record(job).await?;
+        record["state"].as_str().map(str::to_string)
+    }
+
+    /// The rollout record of `job`'s task, as JSON.
+    pub async fn rollout_record(&self, job: &str) -> Option<Value> {
         let url = format!(
             "{}/v1/kv/shepard/rollouts/default/{job}/greeter/greet?raw",
             self.cluster.consul.http_addr()
@@ -262,8 +273,41 @@ impl World {
         if !answer.status().is_success() {
             return None;
         }
-        let record: Value = answer.json().await.ok()?;
-        record["state"].as_str().map(str::to_string)
+        answer.json().await.ok()
+    }
+
+    /// The allocation records of `job`'s task on every node, as JSON.
+    pub async fn alloc_records(&self, job: &str) -> Vec<Value> {
+        use base64::Engine;
+        let url = format!(
+            "{}/v1/kv/shepard/state/?recurse",
+            self.cluster.consul.http_addr()
+        );
+        let Ok(answer) = self.http.get(url).send().await else {
+            return Vec::new();
+        };
+        let entries: Vec<Value> = answer.json().await.unwrap_or_default();
+        entries
+            .iter()
+            .filter_map(|e| {
+                let bytes = base64::engine::general_purpose::STANDARD
+                    .decode(e["Value"].as_str()?)
+                    .ok()?;
+                serde_json::from_slice::<Value>(&bytes).ok()
+            })
+            .filter(|r| r["task"]["job"] == job)
+            .collect()
+    }
+
+    /// Runs the `shepard` command line against the world's Consul.
+    pub async fn operator(&self, args: &[&str]) -> std::process::Output {
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_shepard"))
+            .args(args)
+            .env_clear()
+            .env("CONSUL_HTTP_ADDR", self.cluster.consul.http_addr())
+            .output()
+            .await
+            .expect("run shepard")
     }
 
     /// Every key and value under `shepard/`, for failure messages.

@@ -88,9 +88,10 @@ pub(super) fn settle(s: &Step<'_, '_>, started: Timestamp) -> AllocRecord {
             // The same drift as recorded, waiting or being restarted for: first seen then. An
             // abort that ends a restart still stopping must not make old drift look new (it
             // would start a new rollout).
-            let seen_before = s.record.as_ref().filter(|r| {
-                (r.phase.drifted() || r.phase.in_flight()) && r.target == drift.target
-            });
+            let seen_before = s
+                .record
+                .as_ref()
+                .filter(|r| (r.phase.drifted() || r.phase.in_flight()) && r.target == drift.target);
             record.drift_detected_at = Some(
                 seen_before
                     .and_then(|r| r.drift_detected_at)

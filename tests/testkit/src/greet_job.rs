@@ -34,6 +34,8 @@ pub struct GreetJob {
     pub group_service: bool,
     /// The check's `initial_status` (`passing` makes a new registration pass before any run).
     pub check_initial_status: Option<String>,
+    /// The task's `kill_timeout`.
+    pub kill_timeout: Duration,
 }
 
 impl GreetJob {
@@ -50,6 +52,7 @@ impl GreetJob {
             check_interval: Duration::from_millis(500),
             group_service: false,
             check_initial_status: None,
+            kill_timeout: Duration::from_secs(2),
         }
     }
 
@@ -107,7 +110,7 @@ impl GreetJob {
                     "Config": {"command": greet_bin.display().to_string(),
                                "args": ["-c", "${NOMAD_TASK_DIR}/config.yml"]},
                     "Meta": meta,
-                    "KillTimeout": 2_000_000_000,
+                    "KillTimeout": nanos(self.kill_timeout),
                     "LogConfig": {"MaxFiles": 2, "MaxFileSizeMB": 1},
                     "Templates": templates,
                     "Services": task_services

@@ -1,7 +1,7 @@
 //! `greet -c config.yml`: the demo app. Config (YAML): `name`, `port` (default
 //! `$NOMAD_PORT_http`), `healthy` (default true). `GET /` answers `Hello, <name>`, or 503 when
 //! unhealthy. The config is read once at start: only a restart picks up a change. Exits 0 on
-//! SIGINT or SIGTERM.
+//! SIGINT or SIGTERM, after `stop_delay_ms` (default 0) of serving on.
 
 use std::path::PathBuf;
 
@@ -27,6 +27,9 @@ struct Config {
     port: Option<u16>,
     #[serde(default = "default_healthy")]
     healthy: bool,
+    /// How long it goes on serving after SIGINT/SIGTERM before it exits (a draining app).
+    #[serde(default)]
+    stop_delay_ms: u64,
 }
 
 fn default_healthy() -> bool {
@@ -74,12 +77,14 @@ async fn main() -> anyhow::Result<()> {
     );
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
+    let stop_delay = std::time::Duration::from_millis(config.stop_delay_ms);
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             tokio::select! {
                 _ = term.recv() => {}
                 _ = int.recv() => {}
             }
+            tokio::time::sleep(stop_delay).await;
         })
         .await?;
     Ok(())
