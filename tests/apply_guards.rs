@@ -107,6 +107,7 @@ async fn put_rollout(consul: &ConsulClient, state: RolloutState) {
         updated_at: Timestamp::EPOCH,
         finished_at: None,
         skipped: Default::default(),
+        aborted_targets: None,
         progress: None,
     };
     consul

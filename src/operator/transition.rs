@@ -159,6 +159,7 @@ mod tests {
             updated_at: t,
             finished_at: None,
             skipped: Default::default(),
+            aborted_targets: None,
             progress: None,
         }
     }

@@ -54,6 +54,7 @@ pub fn rollout(state: RolloutState, instances: u32) -> RolloutRecord {
         updated_at: t(12),
         finished_at: None,
         skipped: Default::default(),
+        aborted_targets: None,
         progress: None,
     }
 }

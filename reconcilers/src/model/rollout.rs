@@ -75,6 +75,12 @@ pub struct RolloutRecord {
     /// none.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub skipped: BTreeMap<String, BTreeMap<String, Fingerprint>>,
+    /// The configurations (records' `target`) the allocations were drifted or being restarted
+    /// to when the leader first saw the rollout `aborted`. Only drift to another one starts a
+    /// new rollout: content, not clocks, tells an older change from a newer one. `None` until
+    /// the leader has seen the abort.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aborted_targets: Option<Vec<BTreeMap<String, Fingerprint>>>,
     /// The leader's watch on progress while `rolling`; cleared by an operator's `resume`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub progress: Option<Progress>,

@@ -1,8 +1,8 @@
 //! What the rollout leader writes: create a rollout (generation + 1) when drift appears and none
 //! is active, `rolling → stuck` when an allocation is stuck, `stuck → rolling` when none is any
 //! more, `→ complete` when nothing is drifted or in flight. `paused`, `planned` and `aborted`
-//! belong to operators and are never changed; after an abort only drift first seen after it
-//! starts a new rollout. Allocations the rollout `skipped` count neither as stuck nor as drifted
+//! belong to operators and are never changed; after an abort only drift to a configuration
+//! other than those it aborted starts a new rollout. Allocations the rollout `skipped` count neither as stuck nor as drifted
 //! (a restart of theirs in flight counts as in flight). Every write is a CAS on the index read.
 //!
 //! No silent stall: while `rolling`, the leader notes when the rollout last moved: a restart it
@@ -18,10 +18,10 @@
 use crate::action::{Action, Decision, LockGuard, ProblemKind};
 use crate::context::Context;
 use crate::keys::Key;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use crate::model::{AllocRecord, Progress, RolloutRecord, RolloutState, SessionId};
+use crate::model::{AllocRecord, Fingerprint, Progress, RolloutRecord, RolloutState, SessionId};
 use crate::settings::TaskSettings;
 use crate::time::Timestamp;
 
@@ -42,6 +42,8 @@ struct Census<'r> {
     restarting: BTreeSet<String>,
     /// Digest of the participating records' runs (`runs_digest`).
     runs: String,
+    /// The distinct targets of the records drifted, stuck or restarting.
+    targets: Vec<BTreeMap<String, Fingerprint>>,
     stuck: Vec<(&'r str, &'r AllocRecord)>,
 }
 
@@ -102,6 +104,12 @@ pub(super) fn converge(
         let skipped = current
             .as_ref()
             .is_some_and(|r| r.skips(alloc_id, &record.target));
+        if (record.phase.drifted() || record.phase.in_flight())
+            && !record.target.is_empty()
+            && !census.targets.contains(&record.target)
+        {
+            census.targets.push(record.target.clone());
+        }
         match record.phase {
             p if p.drifted() && !skipped => census.drifted.push(record),
             // A skipped stuck restart is in flight until its agent ends it and frees the slot.
@@ -159,14 +167,19 @@ fn step(
             new_rollout_id,
             r.generation + 1,
         )),
-        RolloutState::Aborted => {
-            let aborted_at = r.finished_at.unwrap_or(r.updated_at);
-            let newer = census
-                .drifted
-                .iter()
-                .any(|d| d.drift_detected_at.is_some_and(|t| t > aborted_at));
-            newer.then(|| create(ctx, settings, census, now, new_rollout_id, r.generation + 1))
-        }
+        RolloutState::Aborted => match &r.aborted_targets {
+            // First sight of the abort: what was being rolled out is what was aborted.
+            None => {
+                let mut next = r.clone();
+                next.aborted_targets = Some(census.targets.clone());
+                next.updated_at = now;
+                Some(next)
+            }
+            Some(aborted) => {
+                let newer = census.drifted.iter().any(|d| !aborted.contains(&d.target));
+                newer.then(|| create(ctx, settings, census, now, new_rollout_id, r.generation + 1))
+            }
+        },
         RolloutState::Rolling if !census.stuck.is_empty() => {
             let (alloc_id, record) = census.stuck[0];
             let why = record
@@ -351,6 +364,7 @@ fn create(
         updated_at: now,
         finished_at: None,
         skipped: Default::default(),
+        aborted_targets: None,
         progress: None,
     };
     apply_settings(&mut record, settings, census);

@@ -176,6 +176,7 @@ fn world() -> impl Strategy<Value = World> {
                         updated_at: t(0),
                         finished_at: None,
                         skipped: Default::default(),
+                        aborted_targets: None,
                         progress: None,
                     };
                     put(&mut kv, Key::Rollout(task_id()), r.to_json(), None);

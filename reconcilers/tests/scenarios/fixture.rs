@@ -70,6 +70,7 @@ pub fn rollout_record(state: RolloutState) -> RolloutRecord {
         updated_at: t(50),
         finished_at: None,
         skipped: Default::default(),
+        aborted_targets: None,
         progress: None,
     }
 }

@@ -98,6 +98,22 @@ impl Leader {
         self
     }
 
+    /// Allocation `id` drifted to config `fingerprint`, first seen at `detected`.
+    pub(crate) fn drifted_to(mut self, id: &str, fingerprint: &str, detected: i64) -> Self {
+        let (index, node) = match id {
+            "a1" => (0, "n1"),
+            "b1" => (1, "n2"),
+            _ => (2, "n2"),
+        };
+        let mut r: AllocRecord = in_sync_record(index);
+        r.phase = Phase::Drifted;
+        r.drift_detected_at = Some(t(detected));
+        r.target
+            .insert(CONFIG.into(), Fingerprint::new(fingerprint));
+        self.put(Key::state(node, id, "app"), &r.to_json(), None);
+        self
+    }
+
     pub(crate) fn rollout(mut self, record: RolloutRecord) -> Self {
         self.put(Key::Rollout(task_id()), &record.to_json(), None);
         self
@@ -210,19 +226,43 @@ fn paused_is_never_overridden() {
     assert_yaml_snapshot!(l.decide());
 }
 
+/// An aborted rollout (at 80 by the operator's clock) whose leader recorded that it aborted
+/// the move to `v2`.
+fn aborted_v2() -> RolloutRecord {
+    let mut v2 = std::collections::BTreeMap::new();
+    v2.insert(CONFIG.to_owned(), Fingerprint::new("v2"));
+    RolloutRecord {
+        aborted_targets: Some(vec![v2]),
+        ..finished(RolloutState::Aborted, 80)
+    }
+}
+
 #[test]
-fn aborted_is_kept_for_drift_seen_before_the_abort() {
+fn aborted_records_the_configurations_it_aborted() {
+    // First sight of the abort: b1 drifted to v2 is what was being rolled out.
     let l = Leader::new()
         .rollout(finished(RolloutState::Aborted, 80))
-        .phase("b1", Phase::Drifted, 60);
+        .drifted_to("b1", "v2", 60);
     assert_yaml_snapshot!(l.decide());
 }
 
 #[test]
-fn aborted_gives_way_to_drift_seen_after_the_abort() {
+fn aborted_is_kept_for_the_configuration_it_aborted() {
+    // b1's agent first saw the drift at 90 by its clock, minutes ahead of the operator's: the
+    // same configuration, so it stays aborted.
     let l = Leader::new()
-        .rollout(finished(RolloutState::Aborted, 80))
-        .phase("b1", Phase::Drifted, 90);
+        .rollout(aborted_v2())
+        .drifted_to("b1", "v2", 90);
+    let decision = l.decide();
+    assert!(decision.actions.is_empty(), "{decision:?}");
+}
+
+#[test]
+fn aborted_gives_way_to_a_newer_configuration() {
+    // b1 drifted to v3 at 60 by a clock minutes behind: a newer configuration all the same.
+    let l = Leader::new()
+        .rollout(aborted_v2())
+        .drifted_to("b1", "v3", 60);
     assert_yaml_snapshot!(l.decide());
 }
 
