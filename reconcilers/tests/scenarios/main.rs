@@ -6,3 +6,4 @@ mod gc;
 mod rollout;
 mod settings;
 mod task;
+mod trigger;
