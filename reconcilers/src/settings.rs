@@ -180,7 +180,12 @@ pub fn resolve(task: &TaskId, spec: &TaskSpec, defaults: &AgentDefaults) -> Reso
 pub fn trigger_template(spec: &TaskSpec) -> Option<&TemplateSpec> {
     spec.templates
         .iter()
-        .find(|t| t.dest_path.rsplit('/').next() == Some(TRIGGER_FILE_NAME))
+        .find(|t| is_trigger_dest(&t.dest_path))
+}
+
+/// Whether a template rendered to `dest_path` (its `DestPath`) is a trigger template.
+pub fn is_trigger_dest(dest_path: &str) -> bool {
+    dest_path.rsplit('/').next() == Some(TRIGGER_FILE_NAME)
 }
 
 struct Resolver<'a> {

@@ -53,17 +53,33 @@ impl TriggerSite {
 
 /// The layout of the task's trigger template, if it has one.
 pub fn layout(spec: &TaskSpec) -> Option<TriggerLayout> {
-    settings::trigger_template(spec).map(|t| TriggerLayout::of_template(&t.embedded_tmpl))
+    layout_of(
+        spec.templates
+            .iter()
+            .map(|t| (t.dest_path.as_str(), t.embedded_tmpl.as_str())),
+    )
 }
 
-/// The trigger site of an allocation's task: `None` without a trigger template, or when Nomad
-/// is done with the allocation (a terminal allocation renders no template any more).
+/// The layout of the trigger template among a task's templates, given as (`DestPath`,
+/// `EmbeddedTmpl`) pairs, if there is one.
+pub fn layout_of<'t>(
+    templates: impl IntoIterator<Item = (&'t str, &'t str)>,
+) -> Option<TriggerLayout> {
+    templates
+        .into_iter()
+        .find(|(dest_path, _)| settings::is_trigger_dest(dest_path))
+        .map(|(_, text)| TriggerLayout::of_template(text))
+}
+
+/// The trigger site of an allocation's task whose trigger template renders `layout`: `None`
+/// without a trigger template, or when Nomad is done with the allocation (a terminal
+/// allocation renders no template any more).
 pub fn site(
     alloc: &AllocRef,
     status: Option<AllocStatus>,
     task: &TaskId,
     job_name: &str,
-    spec: &TaskSpec,
+    layout: Option<TriggerLayout>,
 ) -> Option<TriggerSite> {
     if !status.is_some_and(AllocStatus::is_live) {
         return None;
@@ -72,7 +88,7 @@ pub fn site(
         alloc: alloc.clone(),
         task: task.clone(),
         job_name: job_name.to_owned(),
-        layout: layout(spec)?,
+        layout: layout?,
     })
 }
 
@@ -117,4 +133,44 @@ pub fn resolve(
             own.alloc.node,
         ),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{ClientStatus, DesiredStatus};
+
+    const BY_ID: &str = r#"{{ keyOrDefault (printf "shepard/keys/%s/%s/%s/%s/%s/%s" (env "node.unique.name") (env "NOMAD_NAMESPACE") (env "NOMAD_JOB_NAME") (env "NOMAD_GROUP_NAME") (env "NOMAD_TASK_NAME") (env "NOMAD_ALLOC_ID")) "" }}"#;
+
+    #[test]
+    fn the_layout_is_the_trigger_templates() {
+        let config = ("local/config.yml", "{{ env \"NOMAD_ALLOC_ID\" }}");
+        assert_eq!(layout_of([config]), None);
+        assert_eq!(
+            layout_of([config, ("local/shepard.tpl", "{{ key \"k\" }}")]),
+            Some(TriggerLayout::Legacy)
+        );
+        assert_eq!(
+            layout_of([config, ("${NOMAD_TASK_DIR}/shepard.tpl", BY_ID)]),
+            Some(TriggerLayout::AllocId)
+        );
+    }
+
+    #[test]
+    fn terminal_allocations_and_tasks_without_a_trigger_are_no_sites() {
+        let alloc = AllocRef {
+            id: "a1".into(),
+            index: 0,
+            node: "n1".into(),
+        };
+        let task = TaskId::new("default", "web", "web", "app");
+        let status = |desired, client| Some(AllocStatus { desired, client });
+        let stopping = status(DesiredStatus::Stop, ClientStatus::Running);
+        let done = status(DesiredStatus::Stop, ClientStatus::Complete);
+        let legacy = Some(TriggerLayout::Legacy);
+        assert!(site(&alloc, stopping, &task, "web", legacy).is_some());
+        assert!(site(&alloc, done, &task, "web", legacy).is_none());
+        assert!(site(&alloc, None, &task, "web", legacy).is_none());
+        assert!(site(&alloc, stopping, &task, "web", None).is_none());
+    }
 }
