@@ -195,6 +195,14 @@ async fn legacy_layout_same_job_in_two_namespaces_restarts_neither_until_one_is_
 async fn alloc_id_layout_same_job_in_two_namespaces_restarts_each_through_its_own_key() {
     let world = World::start(1, &[]).await;
     run_web_twice(&world, false).await;
+    // Both run the first configuration before it changes.
+    for namespace in ["default", "staging"] {
+        let id = alloc_id(&web_alloc(&world, namespace).await);
+        poll::until_async("the web record in sync", WITHIN, TICK, || async {
+            (record(&world, &id).await?["phase"] == "in_sync").then_some(())
+        })
+        .await;
+    }
     world.put_config("web", "name: two\n").await;
     for namespace in ["default", "staging"] {
         wait_rollout(&world, namespace, "complete").await;
