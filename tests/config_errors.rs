@@ -134,6 +134,14 @@ fn root_prefix() {
 }
 
 #[test]
+fn dot_segment_prefix() {
+    check(
+        "dot_segment_prefix",
+        "consul {\n  prefix = \"shepard/../x\"\n}\n",
+    );
+}
+
+#[test]
 fn session_ttl_out_of_consul_range() {
     check(
         "session_ttl_below_min",

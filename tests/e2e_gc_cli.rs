@@ -91,6 +91,7 @@ async fn dry_run_deletes_nothing_and_lists_exactly_what_the_pass_deletes() {
     let survivors = [
         "shepard/rollouts/default/live/greeter/greet".to_string(),
         "shepard/keys/sim-node-0/live/greeter/greet/0".to_string(),
+        format!("shepard/keys/sim-node-0/default/live/greeter/greet/{live0}"),
         format!("shepard/state/sim-node-0/{live0}/greet"),
         "shepard/notes".to_string(),
         "shepard/state/only-two".to_string(),
@@ -102,6 +103,8 @@ async fn dry_run_deletes_nothing_and_lists_exactly_what_the_pass_deletes() {
         "shepard/locks/default/gone/greeter/greet/task_lock".to_string(),
         "shepard/locks/default/gone/greeter/greet/restart_lock/0".to_string(),
         "shepard/keys/sim-node-0/gone/greeter/greet/0".to_string(),
+        "shepard/keys/sim-node-0/default/live/greeter/greet/0b5e55ed-0000-4000-8000-000000000000"
+            .to_string(),
         "shepard/state/sim-node-0/0b5e55ed-0000-4000-8000-000000000000/greet".to_string(),
         "shepard/keys/sim-node-1/live/greeter/greet/1".to_string(),
         "shepard/agents/sim-node-1".to_string(),

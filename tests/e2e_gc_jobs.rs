@@ -1,12 +1,13 @@
 //! Garbage collection of jobs and allocations that are gone, end to end (real Consul, nomad-sim,
 //! real agents): a stopped job loses all its `keys/`, `state/`, `locks/` and `rollouts/`
 //! entries within one resync interval while another job's stay as they were; an allocation
-//! replaced on the same node loses its record while its successor keeps the shared trigger key
-//! and its own record, without restarting.
+//! replaced on the same node loses its record and its own trigger key, while with the legacy
+//! layout its successor keeps the shared trigger key; neither successor restarts.
 
 mod e2e;
 mod gc_support;
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use e2e::World;
@@ -68,7 +69,7 @@ async fn a_stopped_jobs_entries_go_within_a_resync_interval_and_another_jobs_sta
         "shepard/locks/default/gone/".to_string(),
     ]
     .into_iter()
-    .chain((0..3).map(|i| format!("shepard/keys/sim-node-{i}/gone/")))
+    .chain((0..3).map(|i| format!("shepard/keys/sim-node-{i}/default/gone/")))
     .chain(
         gone_allocs
             .iter()
@@ -124,12 +125,16 @@ async fn a_stopped_jobs_entries_go_within_a_resync_interval_and_another_jobs_sta
     eprintln!("entries of the stopped job gone {took:?} after its allocations stopped");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_replaced_alloc_loses_its_record_and_its_successor_keeps_the_trigger() {
-    let world = World::start(1, &["--resync-interval", "10s"]).await;
+/// Job `moved` (two allocations on one node) has rolled a change; allocation 0 is then
+/// stopped and replaced. Returns the old allocation, its sibling and its successor, and the
+/// KV tree from before the replacement.
+async fn replace_alloc_0(
+    world: &World,
+    job: GreetJob,
+) -> (String, String, String, BTreeMap<String, Entry>) {
     let consul = world.cluster.consul.http_addr();
     let nomad = world.cluster.sim.addr().to_string();
-    run_and_roll(&world, greeter("moved", 2)).await;
+    run_and_roll(world, job).await;
 
     let allocs = job_allocs(&nomad, "moved").await;
     let old = allocs
@@ -142,15 +147,7 @@ async fn a_replaced_alloc_loses_its_record_and_its_successor_keeps_the_trigger()
         .find(|a| a["Name"] == "moved.greeter[1]")
         .map(|a| a["ID"].as_str().unwrap().to_string())
         .unwrap();
-    let trigger0 = "shepard/keys/sim-node-0/moved/greeter/greet/0";
-    let trigger1 = "shepard/keys/sim-node-0/moved/greeter/greet/1";
-    let old_record = format!("shepard/state/sim-node-0/{old}/greet");
-    let sibling_record = format!("shepard/state/sim-node-0/{sibling}/greet");
     let before = kv_tree(&consul, "shepard/").await;
-    for key in [trigger0, trigger1, &old_record, &sibling_record] {
-        assert!(before.contains_key(key), "{key} before the replacement");
-    }
-
     sim(&nomad, Method::POST, &format!("/v1/allocation/{old}/stop")).await;
     let successor = poll::until_async(
         "the successor of alloc 0 running",
@@ -165,6 +162,18 @@ async fn a_replaced_alloc_loses_its_record_and_its_successor_keeps_the_trigger()
         },
     )
     .await;
+    (old, sibling, successor, before)
+}
+
+/// Waits until the old allocation's record is gone and the successor's written, then for
+/// one more pass of the agent; returns the KV tree then.
+async fn settled_after_replacement(
+    world: &World,
+    old: &str,
+    successor: &str,
+) -> BTreeMap<String, Entry> {
+    let consul = world.cluster.consul.http_addr();
+    let old_record = format!("shepard/state/sim-node-0/{old}/greet");
     let successor_record = format!("shepard/state/sim-node-0/{successor}/greet");
     poll::until_async(
         "the old record gone and the successor's written",
@@ -178,10 +187,60 @@ async fn a_replaced_alloc_loses_its_record_and_its_successor_keeps_the_trigger()
     .await;
     // Another pass of the agent changes nothing more.
     wait_for_a_pass(&world.cluster.agents[0], RESYNC * 2).await;
-
     let after = kv_tree(&consul, "shepard/").await;
     assert!(!after.contains_key(&old_record));
     assert!(after.contains_key(&successor_record));
+    after
+}
+
+async fn assert_not_restarted(world: &World, successor: &str) {
+    let running = world.running_allocs("moved").await;
+    let successor_view = running.iter().find(|a| a.id == successor).unwrap();
+    assert_eq!(
+        successor_view.restarts, 0,
+        "the successor was not restarted"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replaced_alloc_loses_its_record_and_trigger_and_its_sibling_keeps_its_own() {
+    let world = World::start(1, &["--resync-interval", "10s"]).await;
+    let (old, sibling, successor, before) = replace_alloc_0(&world, greeter("moved", 2)).await;
+    let trigger =
+        |alloc: &str| format!("shepard/keys/sim-node-0/default/moved/greeter/greet/{alloc}");
+    let sibling_record = format!("shepard/state/sim-node-0/{sibling}/greet");
+    for key in [trigger(&old), trigger(&sibling), sibling_record.clone()] {
+        assert!(before.contains_key(&key), "{key} before the replacement");
+    }
+
+    let after = settled_after_replacement(&world, &old, &successor).await;
+    assert!(
+        !after.contains_key(&trigger(&old)),
+        "the old trigger is collected"
+    );
+    assert_eq!(
+        after.get(&trigger(&sibling)),
+        before.get(&trigger(&sibling))
+    );
+    assert!(after.contains_key(&sibling_record));
+    assert_not_restarted(&world, &successor).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replaced_alloc_loses_its_record_and_its_successor_keeps_the_legacy_trigger() {
+    let world = World::start(1, &["--resync-interval", "10s"]).await;
+    let mut job = greeter("moved", 2);
+    job.legacy_trigger = true;
+    let (old, sibling, successor, before) = replace_alloc_0(&world, job).await;
+    let trigger0 = "shepard/keys/sim-node-0/moved/greeter/greet/0";
+    let trigger1 = "shepard/keys/sim-node-0/moved/greeter/greet/1";
+    let old_record = format!("shepard/state/sim-node-0/{old}/greet");
+    let sibling_record = format!("shepard/state/sim-node-0/{sibling}/greet");
+    for key in [trigger0, trigger1, &old_record, &sibling_record] {
+        assert!(before.contains_key(key), "{key} before the replacement");
+    }
+
+    let after = settled_after_replacement(&world, &old, &successor).await;
     assert_eq!(
         after.get(trigger0),
         before.get(trigger0),
@@ -189,10 +248,5 @@ async fn a_replaced_alloc_loses_its_record_and_its_successor_keeps_the_trigger()
     );
     assert_eq!(after.get(trigger1), before.get(trigger1));
     assert!(after.contains_key(&sibling_record));
-    let running = world.running_allocs("moved").await;
-    let successor_view = running.iter().find(|a| a.id == successor).unwrap();
-    assert_eq!(
-        successor_view.restarts, 0,
-        "the successor was not restarted"
-    );
+    assert_not_restarted(&world, &successor).await;
 }

@@ -174,6 +174,12 @@ pub enum ProblemKind {
     UnknownKey,
     /// A key outside the prefix was offered to a reconciler (ignored).
     KeyOutsidePrefix,
+    /// A name in a task's trigger key would leave the prefix or be ambiguous: no trigger is
+    /// written for the task.
+    UnsafeName,
+    /// Two allocations of a node render the same trigger key: no trigger is written for
+    /// either.
+    SharedTriggerKey,
 }
 
 /// A problem worth an operator's attention.

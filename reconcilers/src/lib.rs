@@ -2,7 +2,8 @@
 //! snapshot and `now`, returning data. No I/O, no clock reads, no randomness: the caller passes
 //! `now` and any fresh token in, and applies the returned `Action`s.
 //!
-//! - [`task::reconcile_task`]: one allocation's task on this node (the restart phase machine).
+//! - [`task::reconcile_task`]: one allocation's task on this node (the restart phase machine);
+//!   [`trigger::resolve`]: the trigger key it restarts through, if one is safe to write.
 //! - [`rollout::reconcile_rollout`]: one task across the cluster (the rollout record).
 //! - [`gc::reconcile_gc`]: deletion of keys whose allocation, job or node is gone;
 //!   [`gc::lead::lead_gc`]: which agent collects the cluster-wide keys.
@@ -19,6 +20,7 @@ pub mod settings;
 pub mod slots;
 pub mod task;
 pub mod time;
+pub mod trigger;
 
 pub use action::{
     Action, Decision, Event, LockAt, LockGuard, Problem, ProblemKind, RestartResult, RolloutGuard,

@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::action::{Problem, ProblemKind};
-use crate::model::{ChangeMode, TaskId, TaskSpec};
+use crate::model::{ChangeMode, TaskId, TaskSpec, TemplateSpec};
 
 /// Meta key: `"true"` opts a task in without a trigger template (restart via the Nomad API);
 /// `"false"` opts out.
@@ -94,10 +94,7 @@ pub fn resolve(task: &TaskId, spec: &TaskSpec, defaults: &AgentDefaults) -> Reso
         spec,
         problems: Vec::new(),
     };
-    let trigger = spec
-        .templates
-        .iter()
-        .find(|t| t.dest_path.rsplit('/').next() == Some(TRIGGER_FILE_NAME));
+    let trigger = trigger_template(spec);
     let managed = r
         .meta(META_ENABLED, "\"true\" or \"false\"", |v| match v {
             "true" => Some(true),
@@ -177,6 +174,18 @@ pub fn resolve(task: &TaskId, spec: &TaskSpec, defaults: &AgentDefaults) -> Reso
         settings,
         problems: r.problems,
     }
+}
+
+/// The task's trigger template: the first rendered to a file named [`TRIGGER_FILE_NAME`].
+pub fn trigger_template(spec: &TaskSpec) -> Option<&TemplateSpec> {
+    spec.templates
+        .iter()
+        .find(|t| is_trigger_dest(&t.dest_path))
+}
+
+/// Whether a template rendered to `dest_path` (its `DestPath`) is a trigger template.
+pub fn is_trigger_dest(dest_path: &str) -> bool {
+    dest_path.rsplit('/').next() == Some(TRIGGER_FILE_NAME)
 }
 
 struct Resolver<'a> {

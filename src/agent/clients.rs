@@ -20,16 +20,12 @@ pub enum ClientError {
     Nomad(#[from] NomadError),
 }
 
-/// The Consul client of `config.consul`.
+/// The Consul client of `config.consul`, restricted to keys under `consul.prefix`.
 pub fn consul(config: &Config, metrics: ApiMetrics) -> Result<ConsulClient, ClientError> {
     let consul = &config.consul;
     let token = consul.token.load()?;
-    Ok(ConsulClient::new(
-        consul.address.url().as_str(),
-        token,
-        &consul.tls,
-        metrics,
-    )?)
+    let client = ConsulClient::new(consul.address.url().as_str(), token, &consul.tls, metrics)?;
+    Ok(client.with_key_prefix(&consul.prefix))
 }
 
 /// The Nomad client of `config.nomad`.

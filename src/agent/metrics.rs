@@ -114,7 +114,8 @@ impl DomainMetrics {
             Opts::new(
                 "shepard_problems_total",
                 "Problems reported (bad meta values, unreadable keys, templates that restart on \
-                 their own), by kind.",
+                 their own, trigger keys with unusable names or shared by two allocations), by \
+                 kind.",
             ),
             &["kind"],
         )?;

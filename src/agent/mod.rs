@@ -18,6 +18,7 @@ pub mod shared;
 pub mod snapshot;
 mod start;
 pub mod task;
+pub mod trigger_sites;
 mod wiring;
 
 use std::future::Future;

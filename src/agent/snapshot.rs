@@ -85,6 +85,7 @@ pub fn task_spec(job: &Job, group: &TaskGroup, task: &Task) -> TaskSpec {
         .map(|t| TemplateSpec {
             dest_path: t.dest_path.clone(),
             change_mode: change_mode(&t.change_mode),
+            embedded_tmpl: t.embedded_tmpl.clone(),
         })
         .collect();
     let has_checks = task.services.iter().any(|s| !s.checks.is_empty())

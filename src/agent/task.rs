@@ -7,9 +7,11 @@ use std::time::Duration;
 use shepard_reconcilers::Key;
 use shepard_reconcilers::model::{AllocRecord, AllocRef, KvView, TaskSpec};
 use shepard_reconcilers::task::{TaskObservation, reconcile_task};
+use shepard_reconcilers::trigger::TriggerSite;
 
 use super::shared::Shared;
 use super::snapshot::{self, TaskKey};
+use super::trigger_sites::node_triggers;
 use crate::apply::ApplyError;
 use crate::runtime::Reconciler;
 
@@ -26,6 +28,7 @@ struct Gathered {
     spec: TaskSpec,
     checks: Vec<shepard_reconcilers::model::CheckObservation>,
     kv: KvView,
+    node_triggers: Vec<TriggerSite>,
 }
 
 impl TaskReconciler {
@@ -46,6 +49,7 @@ impl TaskReconciler {
                 spec: snapshot::task_spec(t.job, t.group, t.task),
                 checks: snapshot::alloc_checks(&t.alloc.id, t.group, observed.checks.values()),
                 kv,
+                node_triggers: node_triggers(&observed),
             });
         }
         // Nomad no longer lists the allocation: what is left is its record, which names the
@@ -66,6 +70,7 @@ impl TaskReconciler {
             spec: TaskSpec::default(),
             checks: Vec::new(),
             kv,
+            node_triggers: Vec::new(),
         })
     }
 }
@@ -106,6 +111,7 @@ impl Reconciler<TaskKey> for TaskReconciler {
             checks: g.checks,
             session: shared.session(),
             kv: &g.kv,
+            node_triggers: g.node_triggers,
         };
         let token = shared.ids.next();
         let decided = reconcile_task(&obs, &shared.ctx, snapshot::now(), &token);

@@ -165,6 +165,13 @@ pub fn check(resolved: &Resolved) -> Vec<Problem> {
         let msg =
             "must name a folder such as \"shepard/\"; an empty prefix would be the whole KV store";
         k.fail("consul.prefix", msg.into());
+    } else if (c.consul.prefix.strip_suffix('/'))
+        .unwrap_or(&c.consul.prefix)
+        .split('/')
+        .any(|s| matches!(s, "" | "." | ".."))
+    {
+        let msg = "must not hold an empty, \".\" or \"..\" segment: Consul would see another key";
+        k.fail("consul.prefix", msg.into());
     }
     let ttl = c.consul.session_ttl;
     if !(SESSION_TTL_MIN..=SESSION_TTL_MAX).contains(&ttl) {

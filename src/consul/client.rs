@@ -13,6 +13,7 @@ use reqwest::header::{HeaderMap, HeaderValue};
 use crate::api_metrics::{Api, ApiMetrics};
 use crate::blocking::BlockingParams;
 use crate::consul::error::{ConsulError, from_status};
+use crate::consul::key_guard::{self, KeyUse};
 use crate::consul::reply::Reply;
 use crate::secret::Secret;
 use crate::tls::TlsConfig;
@@ -26,7 +27,8 @@ pub const MAX_WAIT: Duration = Duration::from_secs(600);
 pub const DEFAULT_WAIT: Duration = Duration::from_secs(300);
 
 /// Characters escaped in a KV key when it becomes a URL path: everything that would end
-/// or alter the path (`?`, `#`, `%`, spaces, controls). `/` is kept: it is Consul's separator.
+/// or alter the path (`?`, `#`, `%`, spaces, controls, and `\`, which URL parsers read as `/`
+/// in an http URL). `/` is kept: it is Consul's separator.
 const KEY_PATH: &AsciiSet = &CONTROLS
     .add(b' ')
     .add(b'"')
@@ -35,6 +37,7 @@ const KEY_PATH: &AsciiSet = &CONTROLS
     .add(b'<')
     .add(b'>')
     .add(b'?')
+    .add(b'\\')
     .add(b'`')
     .add(b'{')
     .add(b'}');
@@ -81,6 +84,8 @@ struct Inner {
     auth: Option<HeaderValue>,
     metrics: ApiMetrics,
     request_timeout: Duration,
+    /// Every KV key must be under it (see `key_guard`); `None` until set.
+    key_prefix: Option<String>,
 }
 
 /// One request, described by the endpoint code.
@@ -185,6 +190,7 @@ impl ConsulClient {
                 auth,
                 metrics,
                 request_timeout: DEFAULT_REQUEST_TIMEOUT,
+                key_prefix: None,
             }),
         })
     }
@@ -196,6 +202,27 @@ impl ConsulClient {
         Self {
             inner: Arc::new(inner),
         }
+    }
+
+    /// The same client restricted to KV keys under `prefix` (a folder, ending in `/`): a
+    /// request for any other key fails with [`ConsulError::UnsafeKey`] without being sent.
+    pub fn with_key_prefix(&self, prefix: &str) -> Self {
+        let mut inner = (*self.inner).clone();
+        inner.key_prefix = Some(prefix.to_owned());
+        Self {
+            inner: Arc::new(inner),
+        }
+    }
+
+    /// Refuses `key` for `op` unless the key guard lets it through.
+    pub(crate) fn check_key(
+        &self,
+        op: &'static str,
+        key: &str,
+        used: KeyUse,
+    ) -> Result<(), ConsulError> {
+        key_guard::check(self.inner.key_prefix.as_deref(), key, used)
+            .map_err(|source| ConsulError::UnsafeKey { op, source })
     }
 
     /// `scheme://host:port` of the agent.
@@ -367,5 +394,20 @@ mod tests {
             "/v1/kv/shepard/a%20b/c%3Fd%23e%25f"
         );
         assert_eq!(segment("web/1"), "web%2F1");
+    }
+
+    #[test]
+    fn a_key_stays_under_its_folder_once_it_is_a_url() {
+        // `\` would be a separator and `%2E%2E` a dot segment to the URL parser.
+        for (key, path) in [
+            ("shepard/a\\..\\..\\x", "/v1/kv/shepard/a%5C..%5C..%5Cx"),
+            (
+                "shepard/%2E%2E/%2e./x",
+                "/v1/kv/shepard/%252E%252E/%252e./x",
+            ),
+        ] {
+            let url = reqwest::Url::parse(&format!("http://h{}", kv_path(key))).unwrap();
+            assert_eq!(url.path(), path, "{key}");
+        }
     }
 }

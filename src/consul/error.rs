@@ -83,6 +83,14 @@ pub enum ConsulError {
     /// The client could not be built: bad address or TLS files.
     #[error("consul client configuration: {0}")]
     Config(String),
+    /// The request was not sent: its key is outside the client's prefix or has an empty, `.`
+    /// or `..` segment.
+    #[error("{op}: refused: {source}")]
+    UnsafeKey {
+        op: &'static str,
+        #[source]
+        source: crate::consul::UnsafeKey,
+    },
 }
 
 impl ConsulError {

@@ -1,5 +1,6 @@
 //! The KV endpoints (`/v1/kv/...`): reads (single key, raw, recurse, keys; blocking and
-//! `?consistent`), writes (plain, with flags, CAS), lock acquire/release and deletes.
+//! `?consistent`), writes (plain, with flags, CAS), lock acquire/release and deletes. Every
+//! key passes the key guard (`key_guard`) before its request is sent.
 //! Consul 1.8.7 answers a refused CAS/acquire/release with `200 false`, which becomes
 //! [`ConsulError::Refused`].
 
@@ -10,6 +11,7 @@ use serde::Deserialize;
 use crate::blocking::{BlockingParams, Indexed};
 use crate::consul::client::{Call, Consistency, ConsulClient, kv_path};
 use crate::consul::error::{ConsulError, RefusedWrite};
+use crate::consul::key_guard::KeyUse;
 use crate::consul::reply::Reply;
 
 /// One KV entry, with its value base64-decoded.
@@ -75,6 +77,7 @@ impl ConsulClient {
         key: &str,
         consistency: Consistency,
     ) -> Result<Option<KvPair>, ConsulError> {
+        self.check_key("kv_get", key, KeyUse::Key)?;
         let call = Call::new("kv_get", Method::GET, kv_path(key)).consistency(consistency);
         Ok(self.kv_read(call).await?.value.and_then(first))
     }
@@ -86,6 +89,7 @@ impl ConsulClient {
         key: &str,
         params: BlockingParams,
     ) -> Result<Indexed<Option<KvPair>>, ConsulError> {
+        self.check_key("kv_get", key, KeyUse::Key)?;
         let call = Call::new("kv_get", Method::GET, kv_path(key)).blocking(params);
         let read = self.kv_read(call).await?;
         read.require_index()?;
@@ -97,6 +101,7 @@ impl ConsulClient {
 
     /// `?raw`: the stored bytes of one key, undecoded. A missing key is `Ok(None)`.
     pub async fn kv_get_raw(&self, key: &str) -> Result<Option<Vec<u8>>, ConsulError> {
+        self.check_key("kv_get_raw", key, KeyUse::Key)?;
         let reply = self
             .send(Call::new("kv_get_raw", Method::GET, kv_path(key)).query("raw", ""))
             .await?;
@@ -114,6 +119,7 @@ impl ConsulClient {
         prefix: &str,
         consistency: Consistency,
     ) -> Result<Vec<KvPair>, ConsulError> {
+        self.check_key("kv_list", prefix, KeyUse::Folder)?;
         let call = Call::new("kv_list", Method::GET, kv_path(prefix))
             .query("recurse", "")
             .consistency(consistency);
@@ -126,6 +132,7 @@ impl ConsulClient {
         prefix: &str,
         params: BlockingParams,
     ) -> Result<Indexed<Vec<KvPair>>, ConsulError> {
+        self.check_key("kv_list", prefix, KeyUse::Folder)?;
         let call = Call::new("kv_list", Method::GET, kv_path(prefix))
             .query("recurse", "")
             .blocking(params);
@@ -144,6 +151,7 @@ impl ConsulClient {
         prefix: &str,
         separator: Option<&str>,
     ) -> Result<Vec<String>, ConsulError> {
+        self.check_key("kv_keys", prefix, KeyUse::Folder)?;
         let mut call = Call::new("kv_keys", Method::GET, kv_path(prefix)).query("keys", "");
         if let Some(separator) = separator {
             call = call.query("separator", separator);
@@ -157,7 +165,7 @@ impl ConsulClient {
 
     /// Writes `value` and `flags` unconditionally.
     pub async fn kv_put(&self, key: &str, value: &[u8], flags: u64) -> Result<(), ConsulError> {
-        let call = self.write_call("kv_put", key, value, flags);
+        let call = self.write_call("kv_put", key, value, flags)?;
         self.kv_write(call, RefusedWrite::Write, key).await
     }
 
@@ -171,7 +179,7 @@ impl ConsulClient {
         cas: u64,
     ) -> Result<(), ConsulError> {
         let call = self
-            .write_call("kv_cas", key, value, flags)
+            .write_call("kv_cas", key, value, flags)?
             .query("cas", cas.to_string());
         self.kv_write(call, RefusedWrite::Cas, key).await
     }
@@ -187,7 +195,7 @@ impl ConsulClient {
         flags: u64,
     ) -> Result<(), ConsulError> {
         let call = self
-            .write_call("kv_acquire", key, value, flags)
+            .write_call("kv_acquire", key, value, flags)?
             .query("acquire", session)
             .session(session);
         self.kv_write(call, RefusedWrite::Acquire, key).await
@@ -204,7 +212,7 @@ impl ConsulClient {
         flags: u64,
     ) -> Result<(), ConsulError> {
         let call = self
-            .write_call("kv_release", key, value, flags)
+            .write_call("kv_release", key, value, flags)?
             .query("release", session)
             .session(session);
         self.kv_write(call, RefusedWrite::Release, key).await
@@ -212,12 +220,14 @@ impl ConsulClient {
 
     /// Deletes one key (succeeds when it does not exist).
     pub async fn kv_delete(&self, key: &str) -> Result<(), ConsulError> {
+        self.check_key("kv_delete", key, KeyUse::Key)?;
         let call = Call::new("kv_delete", Method::DELETE, kv_path(key));
         self.kv_write(call, RefusedWrite::Write, key).await
     }
 
     /// Deletes one key only if its ModifyIndex is still `cas`.
     pub async fn kv_delete_cas(&self, key: &str, cas: u64) -> Result<(), ConsulError> {
+        self.check_key("kv_delete_cas", key, KeyUse::Key)?;
         let call =
             Call::new("kv_delete_cas", Method::DELETE, kv_path(key)).query("cas", cas.to_string());
         self.kv_write(call, RefusedWrite::DeleteCas, key).await
@@ -225,16 +235,23 @@ impl ConsulClient {
 
     /// Deletes every key under `prefix`.
     pub async fn kv_delete_tree(&self, prefix: &str) -> Result<(), ConsulError> {
+        self.check_key("kv_delete_tree", prefix, KeyUse::Folder)?;
         let call =
             Call::new("kv_delete_tree", Method::DELETE, kv_path(prefix)).query("recurse", "");
         self.kv_write(call, RefusedWrite::Write, prefix).await
     }
 
-    fn write_call(&self, op: &'static str, key: &str, value: &[u8], flags: u64) -> Call<'static> {
-        let mut call = Call::new(op, Method::PUT, kv_path(key)).body(value.to_vec());
+    fn write_call(
+        &self,
+        op: &'static str,
+        key: &str,
+        value: &[u8],
+        flags: u64,
+    ) -> Result<Call<'static>, ConsulError> {
+        self.check_key(op, key, KeyUse::Key)?;
+        let call = Call::new(op, Method::PUT, kv_path(key)).body(value.to_vec());
         // flags=0 is Consul's default; sending it anyway keeps every write explicit.
-        call = call.query("flags", flags.to_string());
-        call
+        Ok(call.query("flags", flags.to_string()))
     }
 
     async fn kv_write(

@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use crate::consul::ConsulClient;
 use crate::consul::client::Call;
 use crate::consul::error::{ConsulError, RefusedWrite, from_status};
+use crate::consul::key_guard::KeyUse;
 
 /// One operation of a transaction.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -146,8 +147,12 @@ impl ConsulClient {
     /// Applies `ops` atomically. A rolled-back transaction is [`ConsulError::Refused`] naming
     /// the key of the operation that failed — or [`ConsulError::InvalidSession`] when that
     /// operation's session is gone, [`ConsulError::PermissionDenied`] when the token may not
-    /// touch its key.
+    /// touch its key. Every operation's key passes the key guard (`key_guard`) first, or
+    /// nothing is sent.
     pub async fn kv_txn(&self, ops: &[TxnOp]) -> Result<(), ConsulError> {
+        for op in ops {
+            self.check_key("kv_txn", op.key(), KeyUse::Key)?;
+        }
         let body = Value::Array(ops.iter().map(TxnOp::wire).collect()).to_string();
         let call = Call::new("kv_txn", Method::PUT, "/v1/txn".to_owned()).body(body.into_bytes());
         let reply = self.send(call).await?;

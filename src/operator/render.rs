@@ -1,7 +1,8 @@
 //! Text of the read-only commands: `shepard status` (a rollout table, then an allocation table
-//! per task), `shepard rollout list` (one line per rollout) and `shepard rollout show` (one
-//! record in full plus its allocations). Times are UTC to the second; JSON output is the
-//! `view` types serialized as they are.
+//! per task, followed by a line for each allocation with a problem), `shepard rollout list`
+//! (one line per rollout) and `shepard rollout show` (one record in full plus its
+//! allocations). Times are UTC to the second; JSON output is the `view` types serialized as
+//! they are.
 
 use std::fmt::Write as _;
 
@@ -72,6 +73,7 @@ pub fn status(view: &ClusterView, prefix: &str) -> String {
             out.push('\n');
             let _ = writeln!(out, "{}", heading(t));
             out.push_str(&alloc_table(&t.allocs).render("  "));
+            push_problems(&mut out, &t.allocs, "  ");
         }
     }
     push_unreadable(&mut out, view);
@@ -152,6 +154,7 @@ pub fn show(t: &TaskView) -> String {
     );
     out.push('\n');
     out.push_str(&alloc_table(&t.allocs).render(""));
+    push_problems(&mut out, &t.allocs, "");
     out
 }
 
@@ -195,6 +198,16 @@ fn alloc_table(allocs: &[AllocEntry]) -> Table {
     table
 }
 
+/// Under an allocation table: why shepard cannot restart an allocation at all, one line each
+/// (too long for a column).
+fn push_problems(out: &mut String, allocs: &[AllocEntry], indent: &str) {
+    for a in allocs {
+        if let Some(problem) = &a.record.problem {
+            let _ = writeln!(out, "{indent}PROBLEM {}: {problem}", short_id(&a.alloc_id));
+        }
+    }
+}
+
 /// A rollout state as records spell it (`rolling`).
 pub fn state_name(state: RolloutState) -> String {
     serde_json::to_value(state)
@@ -213,4 +226,34 @@ fn push_unreadable(out: &mut String, view: &ClusterView) {
         table.row(vec![u.key.clone(), u.error.clone()]);
     }
     out.push_str(&table.render(""));
+}
+
+#[cfg(test)]
+mod tests {
+    use shepard_reconcilers::Prefix;
+    use shepard_reconcilers::model::AllocRecord;
+
+    use super::*;
+    use crate::consul::KvPair;
+
+    #[test]
+    fn an_allocations_problem_is_printed_under_its_task() {
+        let task = TaskId::new("staging", "web", "web", "app");
+        let mut record = AllocRecord::new(task, 0, Timestamp::from_unix_secs(0));
+        record.problem = Some("a and b render the same trigger key".into());
+        let pair = KvPair {
+            key: "shepard/state/node-1/0f3c2a1b-aaaa/app".into(),
+            value: record.to_json().into_bytes(),
+            flags: 0,
+            create_index: 7,
+            modify_index: 7,
+            lock_index: 0,
+            session: None,
+        };
+        let view = ClusterView::from_pairs(&Prefix::default(), &[pair]);
+        let text = status(&view, "shepard/");
+        let line = "\n  PROBLEM 0f3c2a1b: a and b render the same trigger key\n";
+        assert!(text.contains(line), "{text}");
+        assert!(show(&view.tasks[0]).contains(&line[3..]), "{text}");
+    }
 }

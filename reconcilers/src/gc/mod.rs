@@ -5,10 +5,11 @@
 //!
 //! - A held key (a live session's lock or registration) is never deleted, nor the GC lock.
 //! - A key naming a live allocation is never deleted, whatever its node's state.
-//! - `keys/` and `state/` of this node: deleted when their allocation is gone; this agent has
-//!   the freshest view of its own node's allocations. A record whose allocation still claims
-//!   or holds a slot is kept until the task reconciler has given the slot back. Of another
-//!   node: only once that node has been down or absent for `node_cleanup_timeout`.
+//! - `keys/` (either layout) and `state/` of this node: deleted when their allocation is gone
+//!   (for a legacy trigger key: no live allocation of the node has its job, group and index);
+//!   this agent has the freshest view of its own node's allocations. A record whose allocation
+//!   still claims or holds a slot is kept until the task reconciler has given the slot back. Of
+//!   another node: only once that node has been down or absent for `node_cleanup_timeout`.
 //!   `agents/<node>` likewise.
 //! - `rollouts/` and `locks/` of a task: deleted when its job is gone (not listed, or stopped
 //!   with no live allocation); a `complete` rollout also once it is older than

@@ -14,7 +14,8 @@ use crate::time::Timestamp;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "reason", rename_all = "snake_case")]
 pub enum GcReason {
-    /// No live allocation on this node has the trigger key's job, group and index.
+    /// No live allocation has the trigger key's allocation ID (alloc-ID layout), or none on
+    /// this node has its job, group and index (legacy layout).
     TriggerUnused,
     /// The record's allocation is no longer live on this node.
     AllocGone {

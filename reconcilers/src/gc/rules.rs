@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::{GcAlloc, GcObservation, GcPass, GcReason, GcScope, NodeStatus};
 use crate::context::Context;
-use crate::keys::{self, Key};
+use crate::keys::{self, Key, TriggerKey};
 use crate::model::{AllocRecord, KvEntry, RolloutRecord, RolloutState, SlotHolder, TaskId};
 use crate::time::Timestamp;
 
@@ -78,17 +78,18 @@ impl<'o> Gc<'o> {
     pub(super) fn verdict(&self, key: &str, entry: &KvEntry, parsed: &Key) -> Verdict {
         if !self.cluster() {
             match parsed {
-                Key::Trigger { node, .. } | Key::State { node, .. } if *node == self.ctx.node => {}
+                Key::Trigger(t) if t.node() == self.ctx.node => {}
+                Key::State { node, .. } if *node == self.ctx.node => {}
                 _ => return Verdict::Keep,
             }
         }
         match parsed {
-            Key::Trigger { node, .. } => {
+            Key::Trigger(trigger) => {
                 let relative = &key[self.ctx.prefix.as_str().len()..];
-                if self.trigger_is_live(relative, node) {
+                if self.trigger_is_live(relative, trigger) {
                     Verdict::Keep
                 } else {
-                    self.node_scoped(node, GcReason::TriggerUnused)
+                    self.node_scoped(trigger.node(), GcReason::TriggerUnused)
                 }
             }
             Key::State { node, alloc_id, .. } => {
@@ -118,10 +119,18 @@ impl<'o> Gc<'o> {
         }
     }
 
-    /// Whether a live allocation could be the one a trigger key is for. Raw names may hold `/`,
-    /// so this matches the key's text the way the template builds it, never the parse.
-    fn trigger_is_live(&self, relative: &str, node: &str) -> bool {
-        self.live_by_node.get(node).is_some_and(|allocs| {
+    /// Whether a live allocation could be the one a trigger key is for: deleting a key a live
+    /// template reads would restart its task. An alloc-ID key names its allocation (live on any
+    /// node). A legacy key is matched on its text the way the template builds it, never on the
+    /// parse, as raw names may hold `/`.
+    fn trigger_is_live(&self, relative: &str, trigger: &TriggerKey) -> bool {
+        if let TriggerKey::AllocId { alloc_id, .. } = trigger {
+            return self
+                .allocs
+                .get(alloc_id.as_str())
+                .is_some_and(|a| a.status.is_live());
+        }
+        self.live_by_node.get(trigger.node()).is_some_and(|allocs| {
             allocs.iter().any(|a| {
                 relative.starts_with(&format!("keys/{}/{}/{}/", a.node, a.job_name, a.group))
                     && relative.ends_with(&format!("/{}", a.index))

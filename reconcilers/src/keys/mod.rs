@@ -1,10 +1,12 @@
-//! Every Consul key of DESIGN §3: building them from identities and parsing them back.
+//! Every Consul key of shepard's layout: building them from identities and parsing them back.
 //! Nomad names are percent-escaped (see `escape`), except under `keys/`, whose layout must be
-//! exactly what the opt-in template computes from the raw names:
+//! exactly what the opt-in template computes from the raw names (see `trigger`):
+//! `keys/<node>/<namespace>/<job name>/<group>/<task>/<alloc_id>`, or the legacy
 //! `keys/<node>/<job name>/<group>/<task>/<alloc index>`.
 
 mod escape;
 mod parse;
+mod trigger;
 
 use std::fmt;
 
@@ -12,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 pub use escape::{escape, unescape};
 pub use parse::{KeyError, parse};
+pub use trigger::{NameRole, TriggerKey, TriggerLayout, UnsafeName};
 
 use crate::model::TaskId;
 
@@ -76,19 +79,8 @@ impl KeyKind {
 /// One key of the layout, by what it names.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Key {
-    /// `keys/<node>/<job name>/<group>/<task>/<alloc_index>` (raw names).
-    Trigger {
-        /// Node name (`node.unique.name`).
-        node: String,
-        /// Job name (`NOMAD_JOB_NAME`).
-        job_name: String,
-        /// Group name.
-        group: String,
-        /// Task name.
-        task: String,
-        /// `NOMAD_ALLOC_INDEX`.
-        alloc_index: u32,
-    },
+    /// `keys/…` (raw names, either layout).
+    Trigger(TriggerKey),
     /// `rollouts/<ns>/<job>/<group>/<task>`.
     Rollout(TaskId),
     /// `locks/<ns>/<job>/<group>/<task>/task_lock`.
@@ -112,15 +104,34 @@ pub enum Key {
 }
 
 impl Key {
-    /// The trigger key of an allocation's task.
+    /// The legacy-layout trigger key of an allocation's task.
     pub fn trigger(node: &str, job_name: &str, group: &str, task: &str, alloc_index: u32) -> Self {
-        Key::Trigger {
+        Key::Trigger(TriggerKey::Legacy {
             node: node.to_owned(),
             job_name: job_name.to_owned(),
             group: group.to_owned(),
             task: task.to_owned(),
             alloc_index,
-        }
+        })
+    }
+
+    /// The alloc-ID-layout trigger key of an allocation's task.
+    pub fn alloc_trigger(
+        node: &str,
+        namespace: &str,
+        job_name: &str,
+        group: &str,
+        task: &str,
+        alloc_id: &str,
+    ) -> Self {
+        Key::Trigger(TriggerKey::AllocId {
+            node: node.to_owned(),
+            namespace: namespace.to_owned(),
+            job_name: job_name.to_owned(),
+            group: group.to_owned(),
+            task: task.to_owned(),
+            alloc_id: alloc_id.to_owned(),
+        })
     }
 
     /// The record key of an allocation's task.
@@ -135,7 +146,7 @@ impl Key {
     /// Which kind of key this is.
     pub fn kind(&self) -> KeyKind {
         match self {
-            Key::Trigger { .. } => KeyKind::Trigger,
+            Key::Trigger(_) => KeyKind::Trigger,
             Key::Rollout(_) => KeyKind::Rollout,
             Key::TaskLock(_) => KeyKind::TaskLock,
             Key::Slot(..) => KeyKind::Slot,
@@ -169,15 +180,7 @@ fn task_path(task: &TaskId) -> String {
 impl fmt::Display for Key {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Key::Trigger {
-                node,
-                job_name,
-                group,
-                task,
-                alloc_index,
-            } => {
-                write!(f, "keys/{node}/{job_name}/{group}/{task}/{alloc_index}")
-            }
+            Key::Trigger(key) => key.fmt(f),
             Key::Rollout(task) => write!(f, "rollouts/{}", task_path(task)),
             Key::TaskLock(task) => write!(f, "locks/{}/task_lock", task_path(task)),
             Key::Slot(task, n) => write!(f, "locks/{}/restart_lock/{n}", task_path(task)),

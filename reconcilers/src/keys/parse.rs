@@ -1,12 +1,11 @@
 //! Parsing full keys back into `Key`. Strict: a key that `Key::render` would not produce
 //! exactly is an error, so the garbage collector never acts on a key it did not write.
 //!
-//! `keys/` holds raw names, so a `/` inside a name is ambiguous there. The parse takes the
-//! first segment as the node and the last three as group, task and index; everything between
-//! is the job name (job IDs of dispatched jobs contain `/`; node, group and task names are
-//! taken not to).
+//! `keys/` holds raw names: see `trigger` for how its two layouts are told apart and why only
+//! the job name may span segments there.
 
 use super::escape::unescape;
+use super::trigger;
 use super::{Key, Prefix};
 use crate::model::TaskId;
 
@@ -29,13 +28,7 @@ pub fn parse(prefix: &Prefix, full_key: &str) -> Result<Key, KeyError> {
     let unrecognised = || KeyError::Unrecognised(full_key.to_owned());
     let segments: Vec<&str> = rest.split('/').collect();
     let key = match segments.as_slice() {
-        ["keys", node, middle @ .., group, task, index] if !middle.is_empty() => Key::Trigger {
-            node: (*node).to_owned(),
-            job_name: middle.join("/"),
-            group: (*group).to_owned(),
-            task: (*task).to_owned(),
-            alloc_index: parse_index(index).ok_or_else(unrecognised)?,
-        },
+        ["keys", rest @ ..] => Key::Trigger(trigger::parse(rest).ok_or_else(unrecognised)?),
         ["rollouts", ns, job, group, task] => {
             Key::Rollout(task_id(ns, job, group, task).ok_or_else(unrecognised)?)
         }
@@ -83,6 +76,21 @@ mod tests {
         let prefix = Prefix::default();
         let key = parse(&prefix, "shepard/keys/n1/batch/dispatch-1/g/t/3");
         assert_eq!(key, Ok(Key::trigger("n1", "batch/dispatch-1", "g", "t", 3)));
+        let key = parse(
+            &prefix,
+            "shepard/keys/n1/default/batch/dispatch-1/g/t/5f1c-aa",
+        );
+        assert_eq!(
+            key,
+            Ok(Key::alloc_trigger(
+                "n1",
+                "default",
+                "batch/dispatch-1",
+                "g",
+                "t",
+                "5f1c-aa"
+            ))
+        );
     }
 
     #[test]
@@ -100,9 +108,16 @@ mod tests {
             parse(&prefix, "shepard/locks/d/j/g/t/restart_lock/01"),
             Err(KeyError::Unrecognised(_))
         ));
-        assert!(matches!(
-            parse(&prefix, "shepard/keys/n/g/t/1"),
-            Err(KeyError::Unrecognised(_))
-        ));
+        for bad in [
+            "shepard/keys/n/g/t/1",
+            "shepard/keys/n/ns/g/t/a1",
+            "shepard/keys/n/../g/t/1",
+            "shepard/keys/n/ns/j//t/a1",
+        ] {
+            assert!(
+                matches!(parse(&prefix, bad), Err(KeyError::Unrecognised(_))),
+                "{bad}"
+            );
+        }
     }
 }

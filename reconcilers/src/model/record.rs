@@ -102,6 +102,10 @@ pub struct AllocRecord {
     /// Why the last restart failed or was given up.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
+    /// Why shepard cannot restart the allocation at all for now (its trigger key is refused);
+    /// cleared once that no longer holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
     /// When the record was written.
     pub updated_at: Timestamp,
 }
@@ -131,6 +135,7 @@ impl AllocRecord {
             restarts_at_trigger: None,
             stuck_at: None,
             last_error: None,
+            problem: None,
             updated_at: now,
         }
     }

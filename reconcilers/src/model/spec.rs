@@ -45,6 +45,10 @@ pub struct TemplateSpec {
     pub dest_path: String,
     /// `ChangeMode`.
     pub change_mode: ChangeMode,
+    /// `EmbeddedTmpl`: the template's text (empty for one read from `SourcePath`). The trigger
+    /// template's text tells which key layout it renders.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub embedded_tmpl: String,
 }
 
 /// The group's effective `update` block (Nomad merges the job-level one into each group).

@@ -130,7 +130,7 @@ fn trigger_landed(s: &Step<'_, '_>, record: &AllocRecord, t0: Timestamp) -> bool
 /// The record claims a slot but the restart was not issued (the agent stopped between the
 /// record write and the trigger, or the trigger's sequencer check failed).
 fn reissue(s: &mut Step<'_, '_>, mut record: AllocRecord, n: u32, t0: Timestamp) -> Phase {
-    let Some(session) = s.obs.session.clone() else {
+    let Some(session) = s.trigger_session() else {
         return abandon_or_wait(s, record);
     };
     let rolling = s.rollout.as_ref().map(|r| r.state == RolloutState::Rolling);
@@ -271,7 +271,7 @@ fn stuck(s: &mut Step<'_, '_>, record: AllocRecord, n: u32, health: &Health) -> 
     // newer drift then waits for the rollout like every other.
     let broken = !matches!(health, Health::Healthy { .. });
     if let (Some(session), Some(started), false, true) =
-        (s.obs.session.clone(), running_since(s), paused, broken)
+        (s.trigger_session(), running_since(s), paused, broken)
     {
         let newer = newer_drift(s, &record, started);
         if newer.is_some() && s.held().contains(&n) {

@@ -9,6 +9,11 @@
 //! and a slot is released only after the record stops claiming it. A trigger is issued only
 //! from a listing that already shows our slot lock, so the listing also shows every claim made
 //! before our acquire. At most one record write per decision (its CAS index is the one read).
+//!
+//! A task restarted through its trigger key whose key shepard may not write (see
+//! [`crate::trigger`]) starts no restart: the problem is reported at every reconcile and kept
+//! in the record's `problem`, drift is still recorded, and a restart already in flight is
+//! watched to its end but never triggered again.
 
 mod in_flight;
 mod steady;
@@ -18,10 +23,10 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::action::{
-    Action, Decision, Event, LockAt, LockGuard, ProblemKind, RestartResult, RolloutGuard,
+    Action, Decision, Event, LockAt, LockGuard, Problem, ProblemKind, RestartResult, RolloutGuard,
 };
 use crate::context::Context;
-use crate::keys::Key;
+use crate::keys::{Key, TriggerLayout};
 use crate::model::{
     AllocRecord, AllocRef, AllocStatus, CheckObservation, KvView, Phase, RenderedFile,
     RolloutRecord, SessionId, SlotHolder, TaskId, TaskRun, TaskSpec,
@@ -29,6 +34,7 @@ use crate::model::{
 use crate::settings::{self, RestartMethod, TaskSettings};
 use crate::slots::SlotTable;
 use crate::time::Timestamp;
+use crate::trigger::{self, TriggerSite};
 
 /// After this long without any sign that a restart API call took effect, it is made again.
 pub const RESTART_API_GRACE: Duration = Duration::from_secs(30);
@@ -56,6 +62,10 @@ pub struct TaskObservation<'a> {
     pub session: Option<SessionId>,
     /// The KV listing under the prefix.
     pub kv: &'a KvView,
+    /// The trigger sites of the node's allocations ([`trigger::site`]); this task's own entry,
+    /// if present, is ignored. A site that renders the same trigger key as this task makes the
+    /// key unusable for both.
+    pub node_triggers: Vec<TriggerSite>,
 }
 
 /// The task reconciler's decision.
@@ -83,6 +93,22 @@ pub fn reconcile_task(
     for problem in resolved.problems {
         decision.push(Action::ReportProblem(problem));
     }
+    let own = TriggerSite {
+        alloc: obs.alloc.clone(),
+        task: obs.task.clone(),
+        job_name: obs.job_name.clone(),
+        layout: trigger::layout(&obs.spec).unwrap_or(TriggerLayout::Legacy),
+    };
+    let trigger_key = Key::Trigger(own.key()).render(&ctx.prefix);
+    let uses_trigger = resolved.settings.managed
+        && resolved.settings.restart_method == RestartMethod::ConsulKey
+        && obs.status.is_some_and(AllocStatus::should_run);
+    let refused = uses_trigger
+        .then(|| trigger::resolve(&own, &obs.node_triggers, &ctx.prefix).err())
+        .flatten();
+    if let Some(problem) = &refused {
+        decision.push(Action::ReportProblem(problem.clone()));
+    }
     let record_key = Key::state(&obs.alloc.node, &obs.alloc.id, &obs.task.task).render(&ctx.prefix);
     let cas = obs.kv.get(&record_key).map_or(0, |e| e.modify_index);
     let record = read_json(obs.kv, &record_key, AllocRecord::from_json, &mut decision);
@@ -99,6 +125,8 @@ pub fn reconcile_task(
         now,
         token,
         settings: resolved.settings,
+        trigger_key,
+        refused,
         record_key,
         cas,
         record,
@@ -155,6 +183,11 @@ struct Step<'o, 'a> {
     now: Timestamp,
     token: &'o str,
     settings: TaskSettings,
+    /// The trigger key this allocation's template renders (read to see whether a trigger
+    /// landed; written only when `refused` is `None`).
+    trigger_key: String,
+    /// Why the trigger key may not be written.
+    refused: Option<Problem>,
     record_key: String,
     cas: u64,
     record: Option<AllocRecord>,
@@ -191,8 +224,17 @@ impl Step<'_, '_> {
         })
     }
 
+    /// Our session, if this task may start a restart: none while its trigger key is refused.
+    fn trigger_session(&self) -> Option<SessionId> {
+        match self.refused {
+            Some(_) => None,
+            None => self.obs.session.clone(),
+        }
+    }
+
     /// Writes `record` (by CAS) unless it says what the stored one says.
-    fn write_record(&mut self, record: AllocRecord) {
+    fn write_record(&mut self, mut record: AllocRecord) {
+        record.problem = self.refused.as_ref().map(|p| p.detail.clone());
         if self.record.as_ref().is_some_and(|r| r.same_as(&record)) {
             return;
         }
@@ -212,6 +254,7 @@ impl Step<'_, '_> {
         debug_assert!(!self.record_written, "one record write per decision");
         self.record_written = true;
         record.updated_at = self.now;
+        record.problem = self.refused.as_ref().map(|p| p.detail.clone());
         self.decision.push(Action::WriteAllocRecord {
             key: self.record_key.clone(),
             record,
@@ -276,21 +319,17 @@ impl Step<'_, '_> {
 
     /// The trigger key of this allocation's task (raw names, as the template computes it).
     fn trigger_key(&self) -> String {
-        let alloc = &self.obs.alloc;
-        Key::trigger(
-            &alloc.node,
-            &self.obs.job_name,
-            &self.obs.task.group,
-            &self.obs.task.task,
-            alloc.index,
-        )
-        .render(&self.ctx.prefix)
+        self.trigger_key.clone()
     }
 
     /// The restart itself, guarded by slot `n` and by the rollout still allowing it: `rolling`
     /// for a new restart, `rolling` or `stuck` for a retry on a slot already claimed
-    /// (`new_restart = false`).
+    /// (`new_restart = false`). Never with a refused trigger key (callers take their session
+    /// from `trigger_session`, so they do not get here then).
     fn trigger(&mut self, n: u32, session: &SessionId, token: &str, new_restart: bool) {
+        if self.refused.is_some() {
+            return;
+        }
         let guard = LockGuard {
             key: self.slot_key(n),
             session: session.clone(),

@@ -140,13 +140,13 @@ pub(super) fn known_content(
     known
 }
 
-/// Our session, if a new restart may start: we have a session, the rollout is rolling and
-/// does not skip this allocation's drift.
+/// Our session, if a new restart may start: we have a session, the trigger key is not
+/// refused, the rollout is rolling and does not skip this allocation's drift.
 fn gate(s: &Step<'_, '_>, drifted: &AllocRecord) -> Option<SessionId> {
     let rolling = s.rollout.as_ref().is_some_and(|r| {
         r.state == RolloutState::Rolling && !r.skips(&s.obs.alloc.id, &drifted.target)
     });
-    if rolling { s.obs.session.clone() } else { None }
+    if rolling { s.trigger_session() } else { None }
 }
 
 fn trigger(

@@ -208,10 +208,12 @@ impl World {
         spec.templates.push(TemplateSpec {
             dest_path: "local/shepard.tpl".into(),
             change_mode: ChangeMode::Restart,
+            embedded_tmpl: String::new(),
         });
         spec.templates.push(TemplateSpec {
             dest_path: "local/config.yml".into(),
             change_mode: ChangeMode::Noop,
+            embedded_tmpl: String::new(),
         });
         spec.job_meta
             .insert("shepard_min_healthy_time".into(), format!("{MIN_HEALTHY}s"));
@@ -259,6 +261,7 @@ impl World {
             checks: checks.collect(),
             session: self.session(),
             kv: &self.kv,
+            node_triggers: Vec::new(),
         };
         (obs, Context::new("n1"))
     }

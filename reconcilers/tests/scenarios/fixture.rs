@@ -12,9 +12,14 @@ use shepard_reconcilers::model::{
     SessionId, SlotHolder, TaskEvent, TaskId, TaskRun, TaskSpec, TaskState, TemplateSpec,
 };
 use shepard_reconcilers::task::{TaskDecision, TaskObservation, reconcile_task};
+use shepard_reconcilers::trigger::TriggerSite;
 use shepard_reconcilers::{Context, Key, Timestamp};
 
 pub const CONFIG: &str = "local/config.yml";
+/// The trigger template of the legacy layout (`NOMAD_ALLOC_INDEX`).
+pub const LEGACY_TRIGGER: &str = r#"{{ keyOrDefault (printf "shepard/keys/%s/%s/%s/%s/%s" (env "node.unique.name") (env "NOMAD_JOB_NAME") (env "NOMAD_GROUP_NAME") (env "NOMAD_TASK_NAME") (env "NOMAD_ALLOC_INDEX")) "" }}"#;
+/// The trigger template of the alloc-ID layout (`NOMAD_NAMESPACE`, `NOMAD_ALLOC_ID`).
+pub const ALLOC_ID_TRIGGER: &str = r#"{{ keyOrDefault (printf "shepard/keys/%s/%s/%s/%s/%s/%s" (env "node.unique.name") (env "NOMAD_NAMESPACE") (env "NOMAD_JOB_NAME") (env "NOMAD_GROUP_NAME") (env "NOMAD_TASK_NAME") (env "NOMAD_ALLOC_ID")) "" }}"#;
 pub const SELF: &str = "s-self";
 
 /// t(s): seconds after a fixed epoch.
@@ -41,10 +46,12 @@ pub fn spec() -> TaskSpec {
     spec.templates.push(TemplateSpec {
         dest_path: "local/shepard.tpl".into(),
         change_mode: ChangeMode::Restart,
+        embedded_tmpl: String::new(),
     });
     spec.templates.push(TemplateSpec {
         dest_path: CONFIG.into(),
         change_mode: ChangeMode::Noop,
+        embedded_tmpl: String::new(),
     });
     spec.group_meta
         .insert("shepard_max_parallel".into(), "2".into());
@@ -101,6 +108,8 @@ pub fn triggered_record(slot: u32) -> AllocRecord {
 
 pub struct Fixture {
     pub ctx: Context,
+    pub task: TaskId,
+    pub job_name: String,
     pub now: Timestamp,
     pub alloc: AllocRef,
     pub status: Option<AllocStatus>,
@@ -110,6 +119,7 @@ pub struct Fixture {
     pub checks: Vec<CheckObservation>,
     pub session: Option<SessionId>,
     pub kv: KvView,
+    pub node_triggers: Vec<TriggerSite>,
     index: u64,
 }
 
@@ -149,6 +159,8 @@ impl Fixture {
     pub fn new() -> Self {
         Fixture {
             ctx: Context::new("n1"),
+            task: task_id(),
+            job_name: "web".into(),
             now: t(100),
             alloc: AllocRef {
                 id: "a1".into(),
@@ -171,6 +183,7 @@ impl Fixture {
             checks: vec![check_seen("web-http", CheckStatus::Passing, 5)],
             session: Some(SessionId(SELF.into())),
             kv: KvView::new(),
+            node_triggers: Vec::new(),
             index: 10,
         }
     }
@@ -247,6 +260,31 @@ impl Fixture {
         self
     }
 
+    /// The trigger template's text (the fixture's default has none: legacy layout).
+    pub fn trigger_template(mut self, text: &str) -> Self {
+        for t in &mut self.spec.templates {
+            if t.dest_path.ends_with("/shepard.tpl") {
+                t.embedded_tmpl = text.into();
+            }
+        }
+        self
+    }
+
+    /// Our allocation is `alloc_id` and runs task `task` of the job named `job_name` (before
+    /// the record, rollout and slots are added: they are keyed by it).
+    pub fn named(mut self, alloc_id: &str, task: TaskId, job_name: &str) -> Self {
+        self.alloc.id = alloc_id.into();
+        self.task = task;
+        self.job_name = job_name.into();
+        self
+    }
+
+    /// Another trigger site on our node.
+    pub fn neighbour(mut self, site: TriggerSite) -> Self {
+        self.node_triggers.push(site);
+        self
+    }
+
     fn put(&mut self, key: String, value: Option<String>, session: Option<&str>) {
         self.index += 1;
         let entry = KvEntry {
@@ -259,7 +297,8 @@ impl Fixture {
 
     /// Our allocation's record.
     pub fn record(mut self, record: AllocRecord) -> Self {
-        let key = Key::state("n1", "a1", "app").render(&self.ctx.prefix);
+        let key =
+            Key::state(&self.alloc.node, &self.alloc.id, &self.task.task).render(&self.ctx.prefix);
         self.put(key, Some(record.to_json()), None);
         self
     }
@@ -276,15 +315,19 @@ impl Fixture {
     }
 
     pub fn rollout_record(mut self, record: RolloutRecord) -> Self {
-        let key = Key::Rollout(task_id()).render(&self.ctx.prefix);
+        let key = Key::Rollout(self.task.clone()).render(&self.ctx.prefix);
         self.put(key, Some(record.to_json()), None);
         self
     }
 
     /// Slot `n`'s lock: held by `session` (or released), last holder `alloc_id`.
     pub fn slot(mut self, n: u32, session: Option<&str>, alloc_id: &str) -> Self {
-        let key = Key::Slot(task_id(), n).render(&self.ctx.prefix);
-        let node = if alloc_id == "a1" { "n1" } else { "n2" };
+        let key = Key::Slot(self.task.clone(), n).render(&self.ctx.prefix);
+        let node = if alloc_id == self.alloc.id {
+            "n1"
+        } else {
+            "n2"
+        };
         let holder = SlotHolder {
             alloc_id: alloc_id.into(),
             node: node.into(),
@@ -308,8 +351,8 @@ impl Fixture {
 
     pub fn decide(&self) -> TaskDecision {
         let obs = TaskObservation {
-            task: task_id(),
-            job_name: "web".into(),
+            task: self.task.clone(),
+            job_name: self.job_name.clone(),
             alloc: self.alloc.clone(),
             status: self.status,
             run: self.run.clone(),
@@ -318,6 +361,7 @@ impl Fixture {
             checks: self.checks.clone(),
             session: self.session.clone(),
             kv: &self.kv,
+            node_triggers: self.node_triggers.clone(),
         };
         reconcile_task(&obs, &self.ctx, self.now, "tok-new")
     }

@@ -344,3 +344,29 @@ fn the_gc_lock_is_neither_reported_nor_deleted() {
     let g = Gc::new().raw("shepard/locks/gc");
     assert_yaml_snapshot!(g.pass(GcScope::Cluster));
 }
+
+#[test]
+fn alloc_id_trigger_keys_live_as_long_as_their_allocation() {
+    let mut g = Gc::new()
+        .key(
+            Key::alloc_trigger("n1", "default", "web", "web", "app", "a1"),
+            None,
+        )
+        .key(
+            Key::alloc_trigger("n1", "staging", "web", "web", "app", "z9"),
+            None,
+        )
+        .key(
+            Key::alloc_trigger("n1", "default", "web", "web", "app", "gone"),
+            None,
+        )
+        .key(Key::trigger("n1", "web", "web", "app", 0), None)
+        .key(
+            Key::alloc_trigger("n2", "default", "web", "web", "app", "b1"),
+            None,
+        );
+    let mut z9 = alloc("z9", 0, "n1", complete());
+    z9.namespace = "staging".into();
+    g.allocs.push(z9);
+    assert_yaml_snapshot!(g.pass(GcScope::Node));
+}

@@ -8,3 +8,4 @@ mod rollout;
 mod settings;
 mod stall;
 mod task;
+mod trigger;

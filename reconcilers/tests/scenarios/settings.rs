@@ -29,6 +29,7 @@ fn defaults_apply_when_nothing_is_set() {
     s.templates.push(TemplateSpec {
         dest_path: "local/shepard.tpl".into(),
         change_mode: ChangeMode::Restart,
+        embedded_tmpl: String::new(),
     });
     s.update = Some(UpdateBlock {
         max_parallel: Some(0),
@@ -43,14 +44,17 @@ fn template_mistakes_are_reported() {
     s.templates.push(TemplateSpec {
         dest_path: "local/shepard.tpl".into(),
         change_mode: ChangeMode::Noop,
+        embedded_tmpl: String::new(),
     });
     s.templates.push(TemplateSpec {
         dest_path: "local/a.yml".into(),
         change_mode: ChangeMode::Restart,
+        embedded_tmpl: String::new(),
     });
     s.templates.push(TemplateSpec {
         dest_path: "local/b.yml".into(),
         change_mode: ChangeMode::Signal,
+        embedded_tmpl: String::new(),
     });
     s.task_meta
         .insert("shepard_restart_method".into(), "carrier-pigeon".into());

@@ -124,11 +124,13 @@ impl World {
             spec.templates.push(TemplateSpec {
                 dest_path: "local/shepard.tpl".into(),
                 change_mode: ChangeMode::Restart,
+                embedded_tmpl: String::new(),
             });
         }
         spec.templates.push(TemplateSpec {
             dest_path: CONFIG_PATH.into(),
             change_mode: ChangeMode::Noop,
+            embedded_tmpl: String::new(),
         });
         let mut consul = Consul::default();
         let agents: Vec<Agent> = (0..p.nodes)
@@ -228,6 +230,7 @@ impl World {
             checks: a.checks(self.p.has_checks),
             session: self.agents[agent].session.clone(),
             kv: &kv,
+            node_triggers: Vec::new(),
         };
         let decision = reconcile_task(&obs, &self.agents[agent].ctx, self.now, &token);
         if self.trace {

@@ -7,13 +7,20 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-/// The trigger template's body, exactly as `deploy/examples/hello-world.nomad.hcl` has it.
-pub const TRIGGER_TEMPLATE: &str = r#"{{ keyOrDefault (printf "shepard/keys/%s/%s/%s/%s/%s" (env "node.unique.name") (env "NOMAD_JOB_NAME") (env "NOMAD_GROUP_NAME") (env "NOMAD_TASK_NAME") (env "NOMAD_ALLOC_INDEX")) "" }}"#;
+/// The trigger template's body, exactly as `deploy/examples/hello-world.nomad.hcl` has it: one
+/// key per allocation, `keys/<node>/<namespace>/<job name>/<group>/<task>/<alloc_id>`.
+pub const TRIGGER_TEMPLATE: &str = r#"{{ keyOrDefault (printf "shepard/keys/%s/%s/%s/%s/%s/%s" (env "node.unique.name") (env "NOMAD_NAMESPACE") (env "NOMAD_JOB_NAME") (env "NOMAD_GROUP_NAME") (env "NOMAD_TASK_NAME") (env "NOMAD_ALLOC_ID")) "" }}"#;
+
+/// The legacy trigger template: `keys/<node>/<job name>/<group>/<task>/<alloc index>`, which a
+/// replacement on the same node shares with the allocation it replaces.
+pub const LEGACY_TRIGGER_TEMPLATE: &str = r#"{{ keyOrDefault (printf "shepard/keys/%s/%s/%s/%s/%s" (env "node.unique.name") (env "NOMAD_JOB_NAME") (env "NOMAD_GROUP_NAME") (env "NOMAD_TASK_NAME") (env "NOMAD_ALLOC_INDEX")) "" }}"#;
 
 /// Knobs of the greeter job.
 #[derive(Debug, Clone)]
 pub struct GreetJob {
     pub id: String,
+    /// Nomad namespace (`default`).
+    pub namespace: String,
     pub count: u32,
     /// Consul key rendered into `local/config.yml`.
     pub config_key: String,
@@ -25,6 +32,8 @@ pub struct GreetJob {
     pub healthy_deadline: Duration,
     /// Opt in with the trigger template (`consul-key`); `false` leaves the task unmanaged.
     pub managed: bool,
+    /// Use [`LEGACY_TRIGGER_TEMPLATE`] instead of [`TRIGGER_TEMPLATE`].
+    pub legacy_trigger: bool,
     /// Extra task meta (e.g. `shepard_restart_method`).
     pub task_meta: Vec<(String, String)>,
     /// The HTTP check's interval.
@@ -42,12 +51,14 @@ impl GreetJob {
     pub fn new(id: &str, count: u32, config_key: &str) -> Self {
         Self {
             id: id.into(),
+            namespace: "default".into(),
             count,
             config_key: config_key.into(),
             max_parallel: 2,
             min_healthy_time: Duration::from_secs(2),
             healthy_deadline: Duration::from_secs(60),
             managed: true,
+            legacy_trigger: false,
             task_meta: Vec::new(),
             check_interval: Duration::from_millis(500),
             group_service: false,
@@ -65,9 +76,14 @@ impl GreetJob {
             "EmbeddedTmpl": format!("{{{{ key \"{}\" }}}}\n", self.config_key),
         })];
         if self.managed {
+            let trigger = if self.legacy_trigger {
+                LEGACY_TRIGGER_TEMPLATE
+            } else {
+                TRIGGER_TEMPLATE
+            };
             templates.push(json!({
                 "DestPath": "local/shepard.tpl", "ChangeMode": "restart", "Splay": 0,
-                "Wait": {"Min": 0, "Max": 0}, "EmbeddedTmpl": TRIGGER_TEMPLATE,
+                "Wait": {"Min": 0, "Max": 0}, "EmbeddedTmpl": trigger,
             }));
         }
         let meta: serde_json::Map<String, Value> = self
@@ -90,6 +106,7 @@ impl GreetJob {
         json!({
             "ID": self.id,
             "Name": self.id,
+            "Namespace": self.namespace,
             "Type": "service",
             "Datacenters": ["dc1"],
             "TaskGroups": [{

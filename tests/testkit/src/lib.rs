@@ -16,7 +16,7 @@ pub use agent_process::AgentProcess;
 pub use cluster::Cluster;
 pub use consul_dev::{ACL_MASTER_TOKEN, ConsulDev, ConsulDevOptions, TlsFiles};
 pub use free_port::{free_port, free_ports};
-pub use greet_job::{GreetJob, TRIGGER_TEMPLATE, submit_job};
+pub use greet_job::{GreetJob, LEGACY_TRIGGER_TEMPLATE, TRIGGER_TEMPLATE, submit_job};
 pub use log_capture::LogCapture;
 pub use nomad_sim::{NomadSim, NomadSimOptions, SimNode, locate_binary};
 pub use tcp_proxy::TcpProxy;

@@ -123,7 +123,10 @@ async fn noop_rewrites_restart_restarts_and_checks_follow_the_config() {
     }
 
     // 2. The restart template of alloc 0 only: shepard's per-alloc trigger key.
-    let trigger = format!("shepard/keys/{}/greet/web/greet/0", nodes[0]);
+    let trigger = format!(
+        "shepard/keys/{}/default/greet/web/greet/{first_id}",
+        nodes[0]
+    );
     world.kv_put(&trigger, "token-1").await;
     let ts = wait_restarts(&world, &first_id, 1).await;
     let events = ts["Events"].as_array().expect("events");
@@ -260,7 +263,7 @@ async fn a_template_waits_only_its_own_quiescence() {
     let alloc_id = allocs[0]["ID"].as_str().expect("id").to_string();
     let node = allocs[0]["NodeName"].as_str().expect("node").to_string();
 
-    let trigger = format!("shepard/keys/{node}/greet/web/greet/0");
+    let trigger = format!("shepard/keys/{node}/default/greet/web/greet/{alloc_id}");
     let written = std::time::Instant::now();
     world.kv_put(&trigger, "t1").await;
     wait_restarts(&world, &alloc_id, 1).await;

@@ -196,7 +196,7 @@ impl World {
 /// The shepard seed's greet job: `count` allocs, a `noop` config template from `config_key`
 /// and the per-alloc `restart` trigger template of shepard's design, an http service check.
 pub fn greet_job(id: &str, count: u32, config_key: &str) -> Value {
-    let trigger = r#"{{ keyOrDefault (printf "shepard/keys/%s/%s/%s/%s/%s" (env "node.unique.name") (env "NOMAD_JOB_NAME") (env "NOMAD_GROUP_NAME") (env "NOMAD_TASK_NAME") (env "NOMAD_ALLOC_INDEX")) "" }}"#;
+    let trigger = r#"{{ keyOrDefault (printf "shepard/keys/%s/%s/%s/%s/%s/%s" (env "node.unique.name") (env "NOMAD_NAMESPACE") (env "NOMAD_JOB_NAME") (env "NOMAD_GROUP_NAME") (env "NOMAD_TASK_NAME") (env "NOMAD_ALLOC_ID")) "" }}"#;
     json!({
         "ID": id,
         "Name": id,
