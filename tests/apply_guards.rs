@@ -30,15 +30,19 @@ struct Setup {
     _dev: ConsulDev,
 }
 
-/// A Nomad stand-in answering every restart call with `{"Index":0}`, counting them.
-async fn nomad_counting_restarts() -> (String, Arc<AtomicUsize>) {
+/// A Nomad stand-in answering every restart call with `{"Index":0}` after `delay` (Nomad
+/// answers once the old process has exited), counting them.
+async fn nomad_counting_restarts(delay: Duration) -> (String, Arc<AtomicUsize>) {
     let calls = Arc::new(AtomicUsize::new(0));
     let counter = calls.clone();
     let app = axum::Router::new().route(
         "/v1/client/allocation/{id}/restart",
         axum::routing::post(move || {
             counter.fetch_add(1, Ordering::SeqCst);
-            async { axum::Json(serde_json::json!({"Index": 0})) }
+            async move {
+                tokio::time::sleep(delay).await;
+                axum::Json(serde_json::json!({"Index": 0}))
+            }
         }),
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -48,6 +52,11 @@ async fn nomad_counting_restarts() -> (String, Arc<AtomicUsize>) {
 }
 
 async fn setup(lease_ttl: Option<Duration>) -> Setup {
+    setup_with(lease_ttl, Duration::ZERO).await
+}
+
+/// As `setup`; Nomad takes `restart_delay` to answer a restart call, and the client waits 500 ms.
+async fn setup_with(lease_ttl: Option<Duration>, restart_delay: Duration) -> Setup {
     let dev = ConsulDev::start();
     let consul = ConsulClient::new(
         &dev.http_addr(),
@@ -56,12 +65,10 @@ async fn setup(lease_ttl: Option<Duration>) -> Setup {
         ApiMetrics::unregistered(),
     )
     .unwrap();
-    let (nomad_addr, restart_calls) = nomad_counting_restarts().await;
-    let nomad = NomadClient::new(
-        NomadClientOptions::new(&nomad_addr),
-        ApiMetrics::unregistered(),
-    )
-    .unwrap();
+    let (nomad_addr, restart_calls) = nomad_counting_restarts(restart_delay).await;
+    let mut options = NomadClientOptions::new(&nomad_addr);
+    options.request_timeout = Duration::from_millis(500);
+    let nomad = NomadClient::new(options, ApiMetrics::unregistered()).unwrap();
     let session = consul
         .session_create(&SessionRequest {
             name: "guards".into(),
@@ -195,4 +202,12 @@ async fn a_restart_call_goes_out_only_while_the_session_is_certainly_alive() {
     let result = stale.applier.apply(&[call_restart(&stale)]).await;
     assert!(matches!(result, Err(ApplyError::Refused(_))), "{result:?}");
     assert_eq!(stale.restart_calls.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn a_restart_call_that_times_out_is_not_a_failed_restart() {
+    // Nomad is still stopping the old process when the client gives up: the call was taken.
+    let s = setup_with(Some(Duration::from_secs(30)), Duration::from_secs(3)).await;
+    s.applier.apply(&[call_restart(&s)]).await.unwrap();
+    assert_eq!(s.restart_calls.load(Ordering::SeqCst), 1);
 }

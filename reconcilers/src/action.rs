@@ -19,6 +19,15 @@ pub struct LockAt {
     pub index: u64,
 }
 
+/// A key that must still be as a listing showed it: at `index`, or absent (`None`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyAt {
+    /// The key (full).
+    pub key: String,
+    /// The `ModifyIndex` observed; `None`: the key was absent.
+    pub index: Option<u64>,
+}
+
 /// The lock whose holder must still be us when an action runs: the agent re-reads `key` with
 /// `?consistent` and checks its `Session` is `session` before acting (the sequencer check).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -115,6 +124,12 @@ pub enum Action {
         /// the check are one transaction, so a claim is only ever written while its lock is
         /// ours — and anyone who later sees the lock change also sees the claim.
         lock: Option<LockAt>,
+        /// Keys that must still be as the listing showed them, checked in the same
+        /// transaction. A claim is dropped only so: the trigger key and the slot's lock
+        /// unchanged prove, at the moment of the write, that no trigger landed since the
+        /// listing the decision was made from.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        unchanged: Vec<KeyAt>,
     },
     /// `PUT key?acquire=session` of the rollout leader lock.
     AcquireTaskLock {

@@ -23,7 +23,8 @@ pub mod time;
 pub mod trigger;
 
 pub use action::{
-    Action, Decision, Event, LockAt, LockGuard, Problem, ProblemKind, RestartResult, RolloutGuard,
+    Action, Decision, Event, KeyAt, LockAt, LockGuard, Problem, ProblemKind, RestartResult,
+    RolloutGuard,
 };
 pub use context::Context;
 pub use keys::{Key, KeyKind, Prefix};

@@ -134,32 +134,45 @@ impl Applier {
                         guard.session
                     )));
                 }
-                self.nomad.restart_allocation_task(alloc_id, task).await?;
+                match self.nomad.restart_allocation_task(alloc_id, task).await {
+                    Ok(()) => {}
+                    // Nomad answers only once the old process has exited, which can take
+                    // longer than the request may: a call that timed out may well have been
+                    // taken. It is not a failed restart; the task reconciler looks for Nomad's
+                    // evidence of it before ever calling again.
+                    Err(NomadError::Transport { source, .. }) if source.is_timeout() => {
+                        tracing::info!(%alloc_id, %task, "restart call timed out; Nomad may be \
+                            stopping the task: its evidence decides");
+                    }
+                    Err(e) => return Err(e.into()),
+                }
             }
             Action::WriteAllocRecord {
                 key,
                 record,
                 cas,
-                lock: None,
+                lock,
+                unchanged,
             } => {
-                consul
-                    .kv_cas(key, record.to_json().as_bytes(), 0, *cas)
-                    .await?;
-            }
-            Action::WriteAllocRecord {
-                key,
-                record,
-                cas,
-                lock: Some(lock),
-            } => {
-                let lock_unchanged = TxnOp::unchanged(&lock.key, Some(lock.index));
-                let write = TxnOp::Cas {
-                    key: key.clone(),
-                    value: record.to_json().into_bytes(),
-                    flags: 0,
-                    index: *cas,
-                };
-                consul.kv_txn(&[lock_unchanged, write]).await?;
+                let checks: Vec<TxnOp> = lock
+                    .iter()
+                    .map(|l| TxnOp::unchanged(&l.key, Some(l.index)))
+                    .chain(unchanged.iter().map(|k| TxnOp::unchanged(&k.key, k.index)))
+                    .collect();
+                if checks.is_empty() {
+                    consul
+                        .kv_cas(key, record.to_json().as_bytes(), 0, *cas)
+                        .await?;
+                } else {
+                    let write = TxnOp::Cas {
+                        key: key.clone(),
+                        value: record.to_json().into_bytes(),
+                        flags: 0,
+                        index: *cas,
+                    };
+                    let ops: Vec<TxnOp> = checks.into_iter().chain([write]).collect();
+                    consul.kv_txn(&ops).await?;
+                }
             }
             Action::AcquireTaskLock {
                 key,

@@ -51,6 +51,7 @@ pub(super) fn clear_claims(
             record: ended,
             cas: entry.modify_index,
             lock: None,
+            unchanged: Vec::new(),
         });
         decision.push(Action::Emit(Event::RestartFinished {
             task: obs.task.clone(),

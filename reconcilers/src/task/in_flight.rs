@@ -170,9 +170,12 @@ fn reissue(s: &mut Step<'_, '_>, mut record: AllocRecord, n: u32, t0: Timestamp)
 }
 
 /// The claimed slot is out of reach (or there is no rollout to restart under). With a trigger
-/// key, not holding our token proves no restart was issued, so the claim is dropped. A restart
-/// API call cannot be disproved until `RESTART_API_GRACE` has passed without a sign of it; until
-/// then the claim stays. A claim under which a restart already landed always stays.
+/// key, not holding our token proves no restart was issued, but only as of the listing: the
+/// claim is dropped in one transaction with the check that the trigger key and the slot's lock
+/// are still at the listing's indexes, and never while a session still holds the slot for this
+/// allocation (its trigger could still land). A restart API call cannot be disproved until
+/// `RESTART_API_GRACE` has passed without a sign of it; until then the claim stays. A claim
+/// under which a restart already landed always stays.
 fn abandon_or_wait(s: &mut Step<'_, '_>, record: AllocRecord) -> Phase {
     let grace_end = record
         .triggered_at
@@ -190,14 +193,31 @@ fn abandon_or_wait(s: &mut Step<'_, '_>, record: AllocRecord) -> Phase {
         .as_ref()
         .and_then(|r| r.started_at)
         .is_some_and(|st| st > claimed_at);
+    // Another session holding the slot for this allocation (an old one of ours that Consul
+    // still keeps) may yet land a trigger it sent: the claim waits until that lock is released
+    // or expires. Our current session sends nothing behind this decision's back (one
+    // reconcile of a key at a time, its actions applied in order).
+    let n = record.claimed_slot();
+    let held_for_us = n.is_some_and(|n| {
+        s.slots.locks.get(&n).is_some_and(|l| {
+            l.session.is_some()
+                && l.session != s.obs.session
+                && l.holder
+                    .as_ref()
+                    .is_some_and(|h| h.alloc_id == s.obs.alloc.id)
+        })
+    });
     let disproved = !landed_before
+        && !held_for_us
         && (s.settings.restart_method == RestartMethod::ConsulKey || s.now >= grace_end);
-    match (disproved, running_since(s)) {
-        (true, Some(started)) => {
+    match (disproved, running_since(s), n) {
+        (true, Some(started), Some(n)) => {
             let mut settled = settle(s, started);
             settled.last_error = Some("slot lost before the restart was triggered".to_owned());
             let phase = settled.phase;
-            s.write_record(settled);
+            // Dropped only if the slot and the trigger key are still as this listing shows
+            // them when Consul applies it: proof that no trigger landed since.
+            s.write_dropped_claim(settled, n);
             s.release_held(None);
             phase
         }

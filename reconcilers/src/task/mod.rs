@@ -23,7 +23,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::action::{
-    Action, Decision, Event, LockAt, LockGuard, Problem, ProblemKind, RestartResult, RolloutGuard,
+    Action, Decision, Event, KeyAt, LockAt, LockGuard, Problem, ProblemKind, RestartResult,
+    RolloutGuard,
 };
 use crate::context::Context;
 use crate::keys::{Key, TriggerLayout};
@@ -238,7 +239,7 @@ impl Step<'_, '_> {
         if self.record.as_ref().is_some_and(|r| r.same_as(&record)) {
             return;
         }
-        self.push_record(record, None);
+        self.push_record(record, None, Vec::new());
     }
 
     /// Writes `record`, which newly claims slot `n`, together with the check that the slot's
@@ -247,10 +248,36 @@ impl Step<'_, '_> {
         // Held by us, so present in the listing.
         let index = self.slot_index(n).unwrap_or(0);
         let key = self.slot_key(n);
-        self.push_record(record, Some(LockAt { key, index }));
+        self.push_record(record, Some(LockAt { key, index }), Vec::new());
     }
 
-    fn push_record(&mut self, mut record: AllocRecord, lock: Option<LockAt>) {
+    /// Writes `record`, which no longer claims slot `n`, only while the slot's lock and the
+    /// trigger key are still as the listing shows them: a trigger that landed since (a late
+    /// write, or the listing older than our own) makes Consul refuse the drop.
+    fn write_dropped_claim(&mut self, record: AllocRecord, n: u32) {
+        let slot = self.slot_key(n);
+        let slot_index = self.slot_index(n);
+        let trigger = self.trigger_key();
+        let trigger_index = self.obs.kv.get(&trigger).map(|e| e.modify_index);
+        let unchanged = vec![
+            KeyAt {
+                key: slot,
+                index: slot_index,
+            },
+            KeyAt {
+                key: trigger,
+                index: trigger_index,
+            },
+        ];
+        self.push_record(record, None, unchanged);
+    }
+
+    fn push_record(
+        &mut self,
+        mut record: AllocRecord,
+        lock: Option<LockAt>,
+        unchanged: Vec<KeyAt>,
+    ) {
         debug_assert!(!self.record_written, "one record write per decision");
         self.record_written = true;
         record.updated_at = self.now;
@@ -260,6 +287,7 @@ impl Step<'_, '_> {
             record,
             cas: self.cas,
             lock,
+            unchanged,
         });
     }
 

@@ -288,12 +288,16 @@ impl World {
                     record,
                     cas,
                     lock,
+                    unchanged,
                 } => {
                     let current = self.kv.get(key).map_or(0, |e| e.modify_index);
                     let lock_moved = lock.as_ref().is_some_and(|l| {
                         self.kv.get(&l.key).map(|e| e.modify_index) != Some(l.index)
                     });
-                    if current != *cas || lock_moved {
+                    let moved = unchanged
+                        .iter()
+                        .any(|k| self.kv.get(&k.key).map(|e| e.modify_index) != k.index);
+                    if current != *cas || lock_moved || moved {
                         false
                     } else {
                         put_raw(&mut self.kv, key, record.to_json(), None);

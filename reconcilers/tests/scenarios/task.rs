@@ -365,6 +365,26 @@ fn agent_restarted_before_the_trigger_with_slot_lost_drops_the_claim() {
 }
 
 #[test]
+fn a_claim_whose_slot_an_old_session_still_holds_for_it_waits() {
+    // Our old session (lost to this agent, still alive in Consul) holds slot 0 for a1: a
+    // trigger it sent may still land, so the claim is not dropped on this listing.
+    let f = Fixture::new()
+        .config(60, "v2")
+        .record(triggered_record(0))
+        .rollout(RolloutState::Rolling)
+        .slot(0, Some("s-old"), "a1")
+        .session("s-new")
+        .at(90);
+    let decision = f.decide();
+    assert!(
+        decision.decision.actions.is_empty(),
+        "{:?}",
+        decision.decision
+    );
+    assert_yaml_snapshot!(decision);
+}
+
+#[test]
 fn rollout_aborted_while_restarting_releases() {
     let mut f = restarted().check(CheckStatus::Critical, 75).at(90);
     f = f.rollout(RolloutState::Aborted);

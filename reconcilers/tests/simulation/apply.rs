@@ -128,8 +128,12 @@ impl World {
                 record,
                 cas,
                 lock,
+                unchanged,
             } => {
                 lock.is_none_or(|l| self.consul.at_index(&l.key, Some(l.index)))
+                    && unchanged
+                        .iter()
+                        .all(|k| self.consul.at_index(&k.key, k.index))
                     && self.consul.put_cas(&key, record.to_json(), cas)
             }
             Action::PutRollout {
