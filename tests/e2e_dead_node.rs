@@ -75,24 +75,40 @@ async fn a_rollout_whose_drifted_allocations_nobody_can_restart_goes_stuck() {
     world.run_job(job).await;
 
     world.put_config("stall", "name: two\n").await;
-    // Node 2's agent has recorded its allocations' drift; it dies before restarting them,
-    // while another node holds the only slot (so it cannot be taking it right then).
+    // The operator pauses the new rollout at once, so that no new restart starts while node
+    // 2's agent records its allocations' drift; it dies with one of them still drifted.
+    poll::until_async(
+        "the rollout to be created",
+        Duration::from_secs(30),
+        Duration::from_millis(5),
+        || async { world.rollout_state("stall").await.map(|_| ()) },
+    )
+    .await;
+    let paused = world
+        .operator(&["rollout", "pause", "default/stall/greeter/greet"])
+        .await;
+    assert!(paused.status.success(), "{paused:?}");
     let node = world.cluster.sim.nodes()[2].name.clone();
     poll::until_async(
-        "node 2's allocations drifted, another node's restarting",
+        "node 2 with a drifted allocation and none restarting",
         Duration::from_secs(30),
-        Duration::from_millis(10),
+        Duration::from_millis(20),
         || async {
             let phases = world.phases_on(&node).await;
-            let waiting =
-                phases.len() == 2 && phases.iter().all(|p| p == "drifted" || p == "waiting");
-            let holder = world.slot_holder_node("stall").await;
-            (waiting && holder.is_some_and(|h| h != node)).then_some(())
+            let drifted = phases.iter().any(|p| p == "drifted" || p == "waiting");
+            let restarting = phases
+                .iter()
+                .any(|p| matches!(p.as_str(), "triggered" | "restarted" | "verifying"));
+            (drifted && !restarting).then_some(())
         },
     )
     .await;
     let status = world.cluster.agents[2].signal_and_wait("KILL", Duration::from_secs(5));
     assert!(!status.success());
+    let resumed = world
+        .operator(&["rollout", "resume", "default/stall/greeter/greet"])
+        .await;
+    assert!(resumed.status.success(), "{resumed:?}");
 
     // The others are restarted; then nothing moves for 10 s + 15 s.
     world
@@ -115,13 +131,9 @@ async fn a_rollout_whose_drifted_allocations_nobody_can_restart_goes_stuck() {
         2,
         &["--consul-session-ttl", "10s", "--consul-lock-delay", "1s"],
     );
-    let resumed = tokio::process::Command::new(&shepard)
-        .args(["rollout", "resume", "default/stall/greeter/greet"])
-        .env_clear()
-        .env("CONSUL_HTTP_ADDR", world.cluster.consul.http_addr())
-        .output()
-        .await
-        .expect("run shepard");
+    let resumed = world
+        .operator(&["rollout", "resume", "default/stall/greeter/greet"])
+        .await;
     assert!(resumed.status.success(), "{resumed:?}");
     world
         .wait_rollout_state("stall", "complete", Duration::from_secs(90))

@@ -1,4 +1,4 @@
-//! Every published Nomad API sample (`shared/refdata/nomad/`) that holds a document shepard
+//! Every published Nomad API sample (`tests/fixtures/nomad/published/`) that holds a document shepard
 //! reads decodes into shepard's typed model, through the same `decode` the client uses, and
 //! the decoded shape is pinned by an insta snapshot.
 //!
@@ -15,16 +15,11 @@ use shepard::nomad::decode;
 use shepard::nomad::models::*;
 
 fn refdata_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/refdata/nomad")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/nomad/published")
 }
 
 fn read(path: PathBuf) -> String {
-    std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!(
-            "cannot read {}: {e} (the Nomad reference data lives in shared/ beside the repository)",
-            path.display()
-        )
-    })
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
 }
 
 /// A published sample, verbatim.

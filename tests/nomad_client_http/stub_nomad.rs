@@ -36,7 +36,7 @@ pub type Log = Arc<Mutex<Vec<Seen>>>;
 
 fn refdata(name: &str) -> String {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/refdata/nomad")
+        .join("tests/fixtures/nomad/published")
         .join(name);
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }

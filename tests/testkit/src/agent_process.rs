@@ -86,6 +86,16 @@ impl AgentProcess {
         crate::http_get::get(self.listen.port(), path, None)
     }
 
+    /// Sends `signal` (e.g. `"STOP"`, `"CONT"`) and returns.
+    pub fn signal(&self, signal: &str) {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill")
+            .args([&format!("-{signal}"), &pid])
+            .status()
+            .expect("run kill");
+        assert!(sent.success(), "kill -{signal} {pid}");
+    }
+
     /// Sends `signal` (e.g. `"TERM"`, `"KILL"`) and waits up to `within` for the exit.
     pub fn signal_and_wait(&mut self, signal: &str, within: Duration) -> ExitStatus {
         let pid = self.child.id().to_string();

@@ -39,7 +39,15 @@ impl Cluster {
             .nodes()
             .iter()
             .zip(&data_dirs)
-            .map(|(node, data_dir)| start_agent(shepard, &consul, &node.addr, data_dir, agent_args))
+            .map(|(node, data_dir)| {
+                start_agent(
+                    shepard,
+                    &consul.http_addr(),
+                    &node.addr,
+                    data_dir,
+                    agent_args,
+                )
+            })
             .collect();
         Self {
             agents,
@@ -51,23 +59,34 @@ impl Cluster {
 
     /// Starts (again) the agent of node `i`, with the same data dir, replacing the handle.
     pub fn restart_agent(&mut self, shepard: &Path, i: usize, agent_args: &[&str]) {
+        let consul_addr = self.consul.http_addr();
+        self.restart_agent_via(shepard, i, &consul_addr, agent_args);
+    }
+
+    /// As [`Cluster::restart_agent`], the agent talking to Consul at `consul_addr` (a proxy).
+    pub fn restart_agent_via(
+        &mut self,
+        shepard: &Path,
+        i: usize,
+        consul_addr: &str,
+        agent_args: &[&str],
+    ) {
         let addr = self.sim.nodes()[i].addr.clone();
-        self.agents[i] = start_agent(shepard, &self.consul, &addr, &self.data_dirs[i], agent_args);
+        self.agents[i] = start_agent(shepard, consul_addr, &addr, &self.data_dirs[i], agent_args);
     }
 }
 
 fn start_agent(
     shepard: &Path,
-    consul: &ConsulDev,
+    consul_addr: &str,
     nomad_addr: &str,
     data_dir: &Path,
     extra: &[&str],
 ) -> AgentProcess {
-    let consul_addr = consul.http_addr();
     let data_dir = data_dir.display().to_string();
     let mut args = vec![
         "--consul-addr",
-        consul_addr.as_str(),
+        consul_addr,
         "--nomad-addr",
         nomad_addr,
         "--data-dir",

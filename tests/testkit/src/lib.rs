@@ -2,6 +2,7 @@
 //! real `consul agent -dev` with [`ConsulDev`]; nothing is shared between tests.
 
 mod agent_process;
+mod chaos_proxy;
 mod cluster;
 mod consul_dev;
 mod free_port;
@@ -13,6 +14,7 @@ pub mod poll;
 mod tcp_proxy;
 
 pub use agent_process::AgentProcess;
+pub use chaos_proxy::{Chaos, ChaosProxy};
 pub use cluster::Cluster;
 pub use consul_dev::{ACL_MASTER_TOKEN, ConsulDev, ConsulDevOptions, TlsFiles};
 pub use free_port::{free_port, free_ports};
