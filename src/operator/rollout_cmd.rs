@@ -3,11 +3,12 @@
 //! and deciding again when a concurrent writer (the rollout leader, another operator) wins;
 //! `watch` hands over to `watch`.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::time::Duration;
 
 use shepard_reconcilers::Key;
-use shepard_reconcilers::model::{RolloutRecord, TaskId};
+use shepard_reconcilers::model::{Fingerprint, RolloutRecord, TaskId};
 
 use super::args::{RolloutCommand, TargetArgs};
 use super::status::{read_view, write_json};
@@ -148,17 +149,18 @@ pub async fn change_state(
                     error: e.to_string(),
                 }
             })?;
-        let stuck = if op == Operation::Resume {
-            stuck_allocs(conn, task, &before).await?
-        } else {
-            Vec::new()
+        let (stuck, rolling) = match op {
+            Operation::Resume => (stuck_allocs(conn, task, &before).await?, Vec::new()),
+            Operation::Abort => (Vec::new(), rolling_targets(conn, task).await?),
+            Operation::Pause => (Vec::new(), Vec::new()),
         };
-        let after = transition::apply(op, &before, &stuck, super::now()).map_err(|source| {
-            OperatorError::Transition {
-                task: render::task_path(task),
-                source,
-            }
-        })?;
+        let after =
+            transition::apply(op, &before, &stuck, &rolling, super::now()).map_err(|source| {
+                OperatorError::Transition {
+                    task: render::task_path(task),
+                    source,
+                }
+            })?;
         before_write(attempt).await;
         let written = conn
             .client
@@ -211,6 +213,33 @@ async fn stuck_allocs(
         .into_iter()
         .filter(|a| !rollout.skips(&a.alloc_id, &a.target))
         .collect())
+}
+
+/// The configurations the task's allocations are drifted or being restarted to.
+async fn rolling_targets(
+    conn: &Connection,
+    task: &TaskId,
+) -> Result<Vec<BTreeMap<String, Fingerprint>>, OperatorError> {
+    let state_prefix = format!("{}state/", conn.prefix.as_str());
+    let pairs = conn
+        .client
+        .kv_list(&state_prefix, Consistency::Consistent)
+        .await?;
+    let view = ClusterView::from_pairs(&conn.prefix, &pairs);
+    let mut targets: Vec<BTreeMap<String, Fingerprint>> = Vec::new();
+    for alloc in view
+        .task(task)
+        .map(|t| t.allocs.as_slice())
+        .unwrap_or_default()
+    {
+        let phase = alloc.record.phase;
+        let target = &alloc.record.target;
+        if (phase.drifted() || phase.in_flight()) && !target.is_empty() && !targets.contains(target)
+        {
+            targets.push(target.clone());
+        }
+    }
+    Ok(targets)
 }
 
 fn no_rollout(conn: &Connection, task: &TaskId) -> OperatorError {

@@ -60,11 +60,14 @@ pub enum TransitionError {
 }
 
 /// The record after the change, written at `now`. `stuck_allocs`: the task's allocations whose
-/// restart is stuck (only `resume` uses them).
+/// restart is stuck (only `resume` uses them). `rolling`: the configurations the task's
+/// allocations are drifted or being restarted to (only `abort` uses them: only drift to
+/// another configuration starts a new rollout after it).
 pub fn apply(
     op: Operation,
     record: &RolloutRecord,
     stuck_allocs: &[StuckAlloc],
+    rolling: &[BTreeMap<String, Fingerprint>],
     now: Timestamp,
 ) -> Result<RolloutRecord, TransitionError> {
     use RolloutState::*;
@@ -121,6 +124,7 @@ pub fn apply(
             next.state = Aborted;
             next.reason = format!("aborted by an operator (was {})", name(state));
             next.finished_at = Some(now);
+            next.aborted_targets = Some(rolling.to_vec());
         }
     }
     Ok(next)
@@ -172,13 +176,13 @@ mod tests {
     fn every_operation_from_every_state() {
         use RolloutState::*;
         let ok = |op, from, to| {
-            let next = apply(op, &record(from), &[], now()).unwrap();
+            let next = apply(op, &record(from), &[], &[], now()).unwrap();
             assert_eq!(next.state, to, "{op} from {from:?}");
             assert_eq!(next.updated_at, now());
         };
         let refused = |op, from| {
             assert!(
-                apply(op, &record(from), &[], now()).is_err(),
+                apply(op, &record(from), &[], &[], now()).is_err(),
                 "{op} from {from:?}"
             );
         };
@@ -211,6 +215,7 @@ mod tests {
             Operation::Resume,
             &record(RolloutState::Stuck),
             &stuck,
+            &[],
             now(),
         )
         .unwrap();
@@ -228,11 +233,23 @@ mod tests {
 
     #[test]
     fn abort_records_when_it_finished_and_complete_cannot_be_resumed() {
-        let next = apply(Operation::Abort, &record(RolloutState::Rolling), &[], now()).unwrap();
+        let v2: BTreeMap<String, Fingerprint> =
+            [("local/config.yml".to_owned(), Fingerprint::new("v2"))].into();
+        let rolling = vec![v2];
+        let next = apply(
+            Operation::Abort,
+            &record(RolloutState::Rolling),
+            &[],
+            &rolling,
+            now(),
+        )
+        .unwrap();
         assert_eq!(next.finished_at, Some(now()));
+        assert_eq!(next.aborted_targets, Some(rolling), "what it aborted");
         let err = apply(
             Operation::Resume,
             &record(RolloutState::Complete),
+            &[],
             &[],
             now(),
         )

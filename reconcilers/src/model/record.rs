@@ -106,6 +106,12 @@ pub struct AllocRecord {
     /// cleared once that no longer holds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub problem: Option<String>,
+    /// A newer configuration than `target`, seen while the restart is stuck under a rollout
+    /// that allows no retry (aborted, paused). The restart keeps its slot (its instance is
+    /// still broken); the leader reads this to start the rollout of that configuration, which
+    /// then retries on the slot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_target: Option<BTreeMap<String, Fingerprint>>,
     /// When the record was written.
     pub updated_at: Timestamp,
 }
@@ -136,6 +142,7 @@ impl AllocRecord {
             stuck_at: None,
             last_error: None,
             problem: None,
+            next_target: None,
             updated_at: now,
         }
     }
@@ -158,6 +165,7 @@ impl AllocRecord {
         self.generation = None;
         self.restarts_at_trigger = None;
         self.stuck_at = None;
+        self.next_target = None;
         self
     }
 

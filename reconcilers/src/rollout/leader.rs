@@ -44,6 +44,8 @@ struct Census<'r> {
     runs: String,
     /// The distinct targets of the records drifted, stuck or restarting.
     targets: Vec<BTreeMap<String, Fingerprint>>,
+    /// Newer configurations stuck restarts have seen (`AllocRecord::next_target`).
+    next_targets: Vec<BTreeMap<String, Fingerprint>>,
     stuck: Vec<(&'r str, &'r AllocRecord)>,
 }
 
@@ -109,6 +111,9 @@ pub(super) fn converge(
             && !census.targets.contains(&record.target)
         {
             census.targets.push(record.target.clone());
+        }
+        if let Some(next) = record.next_target.as_ref().filter(|t| !t.is_empty()) {
+            census.next_targets.push(next.clone());
         }
         match record.phase {
             p if p.drifted() && !skipped => census.drifted.push(record),
@@ -176,7 +181,8 @@ fn step(
                 Some(next)
             }
             Some(aborted) => {
-                let newer = census.drifted.iter().any(|d| !aborted.contains(&d.target));
+                let newer = census.drifted.iter().any(|d| !aborted.contains(&d.target))
+                    || census.next_targets.iter().any(|t| !aborted.contains(t));
                 newer.then(|| create(ctx, settings, census, now, new_rollout_id, r.generation + 1))
             }
         },

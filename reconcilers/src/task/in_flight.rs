@@ -26,12 +26,14 @@ pub(super) fn step(s: &mut Step<'_, '_>) -> Phase {
         .as_ref()
         .is_some_and(|r| r.state == RolloutState::Aborted)
     {
-        return finish(
-            s,
-            &record,
-            RestartResult::Aborted,
-            Some("rollout aborted".to_owned()),
-        );
+        if !trigger_landed(s, &record, t0) {
+            // Nothing issued that this listing shows: the claim goes, on proof.
+            return abandon_or_wait(s, record);
+        }
+        // Issued: the instance is down or starting because of this restart, so its claim
+        // stays until the restart ends like any other, healthy or stuck at its deadline (a
+        // newer configuration then retries on the slot it keeps). Freeing it now would let a
+        // next rollout take max_parallel more while this one is still down.
     }
     if record.phase == Phase::Stuck
         && s.rollout
@@ -283,46 +285,57 @@ fn stuck(s: &mut Step<'_, '_>, record: AllocRecord, n: u32, health: &Health) -> 
         s.decision
             .requeue(since.plus(s.min_healthy_time()).since(s.now));
     }
-    let paused = s
-        .rollout
-        .as_ref()
-        .is_some_and(|r| matches!(r.state, RolloutState::Paused | RolloutState::Planned));
+    let paused = s.rollout.as_ref().is_some_and(|r| {
+        matches!(
+            r.state,
+            RolloutState::Paused | RolloutState::Planned | RolloutState::Aborted
+        )
+    });
     // Only a broken allocation retries: one that is healthy (if late) finishes normally and any
     // newer drift then waits for the rollout like every other.
     let broken = !matches!(health, Health::Healthy { .. });
-    if let (Some(session), Some(started), false, true) =
-        (s.trigger_session(), running_since(s), paused, broken)
+    let newer = match (running_since(s), broken) {
+        (Some(started), true) => newer_drift(s, &record, started),
+        _ => None,
+    };
+    if let (Some(session), false, Some(target)) = (s.trigger_session(), paused, newer.clone())
+        && s.held().contains(&n)
     {
-        let newer = newer_drift(s, &record, started);
-        if newer.is_some() && s.held().contains(&n) {
-            let mut retry = observe_run(s, record, Phase::Triggered);
-            retry.target = newer.unwrap_or_default();
-            retry.drift_detected_at = Some(s.now);
-            retry.token = Some(s.token.to_owned());
-            retry.triggered_at = Some(s.now);
-            retry.restarts_at_trigger = s.obs.run.as_ref().map(|r| r.restarts);
-            retry.stuck_at = None;
-            s.write_record(retry);
-            let token = s.token;
-            s.trigger(n, &session, token, false);
-            let deadline = s.healthy_deadline();
-            s.decision.requeue(deadline);
-            return Phase::Triggered;
-        }
+        let mut retry = observe_run(s, record, Phase::Triggered);
+        retry.target = target;
+        retry.drift_detected_at = Some(s.now);
+        retry.token = Some(s.token.to_owned());
+        retry.triggered_at = Some(s.now);
+        retry.restarts_at_trigger = s.obs.run.as_ref().map(|r| r.restarts);
+        retry.stuck_at = None;
+        retry.next_target = None;
+        s.write_record(retry);
+        let token = s.token;
+        s.trigger(n, &session, token, false);
+        let deadline = s.healthy_deadline();
+        s.decision.requeue(deadline);
+        return Phase::Triggered;
     }
-    if record.phase != Phase::Stuck {
+    // No retry allowed now: a newer configuration is noted for the leader (see `next_target`).
+    let next_target = if paused { newer } else { None };
+    if record.phase != Phase::Stuck || record.next_target != next_target {
         let mut next = observe_run(s, record.clone(), Phase::Stuck);
-        next.stuck_at = Some(s.now);
-        next.last_error = Some(match health {
-            Health::Unhealthy { reason } | Health::Unproven { reason, .. } => {
-                format!("missed healthy_deadline: {reason}")
-            }
-            Health::Healthy { .. } => {
-                "missed healthy_deadline: not healthy for min_healthy_time".to_owned()
-            }
-        });
+        next.next_target = next_target;
+        if record.phase != Phase::Stuck {
+            next.stuck_at = Some(s.now);
+            next.last_error = Some(match health {
+                Health::Unhealthy { reason } | Health::Unproven { reason, .. } => {
+                    format!("missed healthy_deadline: {reason}")
+                }
+                Health::Healthy { .. } => {
+                    "missed healthy_deadline: not healthy for min_healthy_time".to_owned()
+                }
+            });
+        }
         s.write_record(next);
-        s.emit_finished(RestartResult::Stuck, record.triggered_at);
+        if record.phase != Phase::Stuck {
+            s.emit_finished(RestartResult::Stuck, record.triggered_at);
+        }
     }
     Phase::Stuck
 }

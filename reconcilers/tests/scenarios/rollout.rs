@@ -258,6 +258,21 @@ fn aborted_is_kept_for_the_configuration_it_aborted() {
 }
 
 #[test]
+fn aborted_gives_way_to_a_newer_configuration_a_stuck_restart_has_seen() {
+    // b1's restart to v2 is stuck and keeps its slot; its agent saw v3 and noted it.
+    let mut stuck = in_sync_record(1);
+    stuck.phase = Phase::Stuck;
+    stuck.slot = Some(1);
+    stuck.target.insert(CONFIG.into(), Fingerprint::new("v2"));
+    let mut v3 = std::collections::BTreeMap::new();
+    v3.insert(CONFIG.to_owned(), Fingerprint::new("v3"));
+    stuck.next_target = Some(v3);
+    let mut l = Leader::new().rollout(aborted_v2());
+    l.put(Key::state("n2", "b1", "app"), &stuck.to_json(), None);
+    assert_yaml_snapshot!(l.decide());
+}
+
+#[test]
 fn aborted_gives_way_to_a_newer_configuration() {
     // b1 drifted to v3 at 60 by a clock minutes behind: a newer configuration all the same.
     let l = Leader::new()

@@ -385,17 +385,19 @@ fn a_claim_whose_slot_an_old_session_still_holds_for_it_waits() {
 }
 
 #[test]
-fn rollout_aborted_while_restarting_releases() {
+fn rollout_aborted_while_restarting_keeps_the_claim_until_the_restart_ends() {
+    // The restart landed (the task runs again, unhealthy): its instance is down because of it,
+    // so its slot stays taken until it ends, healthy or stuck.
     let mut f = restarted().check(CheckStatus::Critical, 75).at(90);
     f = f.rollout(RolloutState::Aborted);
     assert_yaml_snapshot!(f.decide());
 }
 
 #[test]
-fn rollout_aborted_while_the_restarted_task_still_stops_keeps_the_drift_as_old() {
+fn rollout_aborted_while_the_restarted_task_still_stops_keeps_its_claim() {
     // Triggered at 70; the old process is still stopping (Nomad still says running, started
-    // at 0). The drift it was restarted for stays first seen at 60, before the abort, so it
-    // starts no new rollout.
+    // at 0). The instance is going down because of this restart: the claim stays until the
+    // restart ends, and nothing about it starts a new rollout.
     let f = Fixture::new()
         .config(60, "v2")
         .record(triggered_record(0))

@@ -2,7 +2,7 @@
 //! task, one model of Consul KV and sessions, random interleavings of decisions and of the
 //! actions they return, concurrent reconciles of one agent's allocations, decisions from stale
 //! listings, random agent crashes and session losses, random health outcomes and bad
-//! configurations. Checked at every step: never more than `max_parallel` allocations between
+//! configurations, operator pauses and aborts. Checked at every step: never more than `max_parallel` allocations between
 //! trigger and healthy; no restart without a configuration change, none twice for one run, no
 //! new restart while the rollout is not rolling (a stuck rollout stops). At the end (faults
 //! off, a good configuration): every allocation runs the final configuration, every record is
@@ -75,6 +75,7 @@ fn random_step(w: &mut World) {
         935..=944 if alive => w.lose_session(agent),
         945..=952 => w.operator_toggle_pause(),
         953..=962 if alive => w.check_gc(agent),
+        963..=964 => w.operator_abort(),
         _ => {}
     }
 }
@@ -85,7 +86,8 @@ fn settle(w: &mut World) -> Result<usize, String> {
         a.back_at = Some(Timestamp::EPOCH);
     }
     w.advance(Duration::from_secs(31));
-    if w.bad.contains(&w.version) {
+    // A bad last configuration, or an aborted rollout: the operator pushes a good one.
+    if w.bad.contains(&w.version) || w.rollout_state() == Some(RolloutState::Aborted) {
         w.change_config(false);
     }
     if w.rollout_state() == Some(RolloutState::Paused) {

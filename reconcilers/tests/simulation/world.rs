@@ -451,6 +451,47 @@ impl World {
             .put_cas(&key, record.to_json(), entry.modify_index);
     }
 
+    /// An operator aborts the rollout (as `shepard rollout abort` does).
+    pub fn operator_abort(&mut self) {
+        let key = Key::Rollout(self.task.clone()).render(&self.agents[0].ctx.prefix);
+        let Some(entry) = self.consul.kv.get(&key).cloned() else {
+            return;
+        };
+        let Some(mut record) = entry
+            .value
+            .as_deref()
+            .and_then(|v| RolloutRecord::from_json(v).ok())
+        else {
+            return;
+        };
+        if !record.state.is_active() {
+            return;
+        }
+        record.state = RolloutState::Aborted;
+        record.finished_at = Some(self.now);
+        // As the command does: what is being rolled out now is what is aborted.
+        let mut targets = Vec::new();
+        for (k, e) in &self.consul.kv {
+            let Some(r) = e
+                .value
+                .as_deref()
+                .filter(|_| k.contains("/state/"))
+                .and_then(|v| shepard_reconcilers::model::AllocRecord::from_json(v).ok())
+            else {
+                continue;
+            };
+            if (r.phase.drifted() || r.phase.in_flight())
+                && !r.target.is_empty()
+                && !targets.contains(&r.target)
+            {
+                targets.push(r.target);
+            }
+        }
+        record.aborted_targets = Some(targets);
+        self.consul
+            .put_cas(&key, record.to_json(), entry.modify_index);
+    }
+
     /// An operator resumes a rollout that went `stuck` because nothing moved (as `shepard
     /// rollout resume` does: `rolling`, the progress watch cleared).
     pub fn operator_resume_stalled(&mut self) {
