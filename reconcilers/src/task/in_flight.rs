@@ -22,18 +22,16 @@ pub(super) fn step(s: &mut Step<'_, '_>) -> Phase {
         return Phase::InSync;
     };
     let t0 = record.triggered_at.unwrap_or(record.updated_at);
+    // Aborted and nothing issued that this listing shows: the claim goes, on proof. A restart
+    // that was issued goes on to its end like any other, healthy or stuck at its deadline (a
+    // newer configuration then retries on the slot it keeps): its instance is down because of
+    // it, and freeing the slot now would let a next rollout take max_parallel more.
     if s.rollout
         .as_ref()
         .is_some_and(|r| r.state == RolloutState::Aborted)
+        && !trigger_landed(s, &record, t0)
     {
-        if !trigger_landed(s, &record, t0) {
-            // Nothing issued that this listing shows: the claim goes, on proof.
-            return abandon_or_wait(s, record);
-        }
-        // Issued: the instance is down or starting because of this restart, so its claim
-        // stays until the restart ends like any other, healthy or stuck at its deadline (a
-        // newer configuration then retries on the slot it keeps). Freeing it now would let a
-        // next rollout take max_parallel more while this one is still down.
+        return abandon_or_wait(s, record);
     }
     if record.phase == Phase::Stuck
         && s.rollout
