@@ -12,13 +12,7 @@ use std::time::Duration;
 use e2e::World;
 use shepard_testkit::{Chaos, ChaosProxy, GreetJob};
 
-// Ignored by default: it can end `stuck` (safety holds, liveness does not). When the answer to
-// a trigger transaction is lost after Consul applied it, and the agent's listing is older than
-// the write, the agent issues the trigger again with the same token and moves the restart's
-// `triggered_at` past the restart the first write already caused; the restart then never
-// counts as landed and misses its deadline. Run it with `--run-ignored all`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "a trigger whose answer is lost can end stuck: see the comment"]
 async fn a_rollout_through_a_bad_link_to_consul_keeps_max_parallel_and_completes() {
     let mut world = World::start(3, &[]).await;
     let seed = std::env::var("SHEPARD_CHAOS_SEED")

@@ -112,6 +112,11 @@ pub struct AllocRecord {
     /// then retries on the slot.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_target: Option<BTreeMap<String, Fingerprint>>,
+    /// When this restart's token was first written to its trigger key, if it has been written
+    /// again since (`triggered_at` is then the latest write). The first write may have landed
+    /// with its answer lost: a task started after it has been restarted by it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_triggered_at: Option<Timestamp>,
     /// When the record was written.
     pub updated_at: Timestamp,
 }
@@ -143,6 +148,7 @@ impl AllocRecord {
             last_error: None,
             problem: None,
             next_target: None,
+            first_triggered_at: None,
             updated_at: now,
         }
     }
@@ -166,7 +172,13 @@ impl AllocRecord {
         self.restarts_at_trigger = None;
         self.stuck_at = None;
         self.next_target = None;
+        self.first_triggered_at = None;
         self
+    }
+
+    /// Since when a start of the task counts as this restart's: its first trigger.
+    pub fn restart_cutoff(&self) -> Option<Timestamp> {
+        self.first_triggered_at.or(self.triggered_at)
     }
 
     /// Same content apart from `updated_at`: nothing worth a write.

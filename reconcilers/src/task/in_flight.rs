@@ -22,6 +22,8 @@ pub(super) fn step(s: &mut Step<'_, '_>) -> Phase {
         return Phase::InSync;
     };
     let t0 = record.triggered_at.unwrap_or(record.updated_at);
+    // A start after the first trigger is this restart's, even if the trigger was written again.
+    let cutoff = record.restart_cutoff().unwrap_or(record.updated_at);
     // Aborted and nothing issued that this listing shows: the claim goes, on proof. A restart
     // that was issued goes on to its end like any other, healthy or stuck at its deadline (a
     // newer configuration then retries on the slot it keeps): its instance is down because of
@@ -29,7 +31,7 @@ pub(super) fn step(s: &mut Step<'_, '_>) -> Phase {
     if s.rollout
         .as_ref()
         .is_some_and(|r| r.state == RolloutState::Aborted)
-        && !trigger_landed(s, &record, t0)
+        && !trigger_landed(s, &record, cutoff)
     {
         return abandon_or_wait(s, record);
     }
@@ -42,7 +44,7 @@ pub(super) fn step(s: &mut Step<'_, '_>) -> Phase {
     }
     // A lock held for this allocation on any other slot is a leftover (stale acquire): free it.
     s.release_held(Some(n));
-    if !trigger_landed(s, &record, t0) {
+    if !trigger_landed(s, &record, cutoff) {
         return reissue(s, record, n, t0);
     }
     // Keep holding what we claim: a lock lost with an old session is taken back.
@@ -55,7 +57,7 @@ pub(super) fn step(s: &mut Step<'_, '_>) -> Phase {
         s.obs.run.as_ref(),
         &s.obs.checks,
         s.obs.spec.has_checks,
-        t0,
+        cutoff,
         s.now,
     );
     let min_healthy = s.min_healthy_time();
@@ -89,7 +91,7 @@ pub(super) fn step(s: &mut Step<'_, '_>) -> Phase {
                 .run
                 .as_ref()
                 .and_then(|r| r.started_at)
-                .is_some_and(|st| st > t0);
+                .is_some_and(|st| st > cutoff);
             let phase = if restarted {
                 Phase::Restarted
             } else {
@@ -153,6 +155,13 @@ fn reissue(s: &mut Step<'_, '_>, mut record: AllocRecord, n: u32, t0: Timestamp)
             return Phase::Triggered;
         }
         let token = record.token.clone().unwrap_or_else(|| s.token.to_owned());
+        // The same token written again changes nothing if the first write landed after all
+        // (its answer lost, or this listing older than it); a start since that first write is
+        // this restart's. A restart API call made again is a new restart from now.
+        record.first_triggered_at = match s.settings.restart_method {
+            RestartMethod::ConsulKey if record.token.is_some() => record.restart_cutoff(),
+            _ => None,
+        };
         record.token = Some(token.clone());
         record.triggered_at = Some(s.now);
         record.restarts_at_trigger = s.obs.run.as_ref().map(|r| r.restarts);
@@ -304,6 +313,7 @@ fn stuck(s: &mut Step<'_, '_>, record: AllocRecord, n: u32, health: &Health) -> 
         retry.drift_detected_at = Some(s.now);
         retry.token = Some(s.token.to_owned());
         retry.triggered_at = Some(s.now);
+        retry.first_triggered_at = None;
         retry.restarts_at_trigger = s.obs.run.as_ref().map(|r| r.restarts);
         retry.stuck_at = None;
         retry.next_target = None;
@@ -355,7 +365,7 @@ fn observe_run(s: &Step<'_, '_>, mut record: AllocRecord, phase: Phase) -> Alloc
     record.phase = phase;
     if let Some(started) = running_since(s)
         && record.run_started_at != Some(started)
-        && record.triggered_at.is_some_and(|t0| started > t0)
+        && record.restart_cutoff().is_some_and(|t0| started > t0)
     {
         let (applied, cutoff) = run_baseline(s, started);
         record.run_started_at = Some(started);

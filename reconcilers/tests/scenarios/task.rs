@@ -409,6 +409,26 @@ fn rollout_aborted_while_the_restarted_task_still_stops_keeps_its_claim() {
 }
 
 #[test]
+fn a_start_after_the_first_trigger_counts_when_the_trigger_was_written_again() {
+    // The trigger was first written at 70 and landed, but its answer was lost and the
+    // listing lagged: it was written again, same token, at 90. The task started at 75: that
+    // is this restart, now verified, not a restart still to come.
+    let mut record = triggered_record(0);
+    record.first_triggered_at = Some(t(70));
+    record.triggered_at = Some(t(90));
+    let f = Fixture::new()
+        .config(60, "v2")
+        .record(record)
+        .rollout(RolloutState::Rolling)
+        .slot(0, Some("s-self"), "a1")
+        .trigger_value("tok-1")
+        .started(75, 1)
+        .check(CheckStatus::Passing, 80)
+        .at(95);
+    assert_yaml_snapshot!(f.decide());
+}
+
+#[test]
 fn nomad_api_method_calls_the_restart_api() {
     let mut f = drifted()
         .rollout(RolloutState::Rolling)
