@@ -28,13 +28,7 @@ async fn a_killed_slot_holder_delays_but_does_not_break_the_rollout() {
         || async { world.slot_holder_node("crash").await },
     )
     .await;
-    let victim = world
-        .cluster
-        .sim
-        .nodes()
-        .iter()
-        .position(|n| n.name == holder)
-        .expect("the holder is a node of the cluster");
+    let victim = world.node_index(&holder);
     let status = world.cluster.agents[victim].signal_and_wait("KILL", Duration::from_secs(5));
     assert!(!status.success());
     // Nomad restarts a system job's task; here the test does.

@@ -32,13 +32,7 @@ async fn an_agent_paused_past_its_session_restarts_nothing_on_a_stale_decision()
         || async { world.slot_holder_node("paused").await },
     )
     .await;
-    let victim = world
-        .cluster
-        .sim
-        .nodes()
-        .iter()
-        .position(|n| n.name == holder)
-        .expect("the holder is a node of the cluster");
+    let victim = world.node_index(&holder);
     world.cluster.agents[victim].signal("STOP");
     // The fault itself: stopped for 2.5 TTLs, so Consul has dropped its session for sure.
     tokio::time::sleep(TTL * 5 / 2).await;

@@ -38,13 +38,7 @@ async fn the_claim_of_an_allocation_lost_with_its_node_does_not_stall_the_rollou
         || async { world.claims_on(&holder).await.then_some(()) },
     )
     .await;
-    let victim = world
-        .cluster
-        .sim
-        .nodes()
-        .iter()
-        .position(|n| n.name == holder)
-        .expect("the holder is a node of the cluster");
+    let victim = world.node_index(&holder);
     // The node dies: its agent first, then Nomad marks it down and its allocations lost.
     let status = world.cluster.agents[victim].signal_and_wait("KILL", Duration::from_secs(5));
     assert!(!status.success());

@@ -200,12 +200,7 @@ async fn stuck_allocs(
     task: &TaskId,
     rollout: &RolloutRecord,
 ) -> Result<Vec<StuckAlloc>, OperatorError> {
-    let state_prefix = format!("{}state/", conn.prefix.as_str());
-    let pairs = conn
-        .client
-        .kv_list(&state_prefix, Consistency::Consistent)
-        .await?;
-    let view = ClusterView::from_pairs(&conn.prefix, &pairs);
+    let view = state_view(conn).await?;
     Ok(view
         .task(task)
         .map(|t| t.stuck_allocs())
@@ -220,12 +215,7 @@ async fn rolling_targets(
     conn: &Connection,
     task: &TaskId,
 ) -> Result<Vec<BTreeMap<String, Fingerprint>>, OperatorError> {
-    let state_prefix = format!("{}state/", conn.prefix.as_str());
-    let pairs = conn
-        .client
-        .kv_list(&state_prefix, Consistency::Consistent)
-        .await?;
-    let view = ClusterView::from_pairs(&conn.prefix, &pairs);
+    let view = state_view(conn).await?;
     let mut targets: Vec<BTreeMap<String, Fingerprint>> = Vec::new();
     for alloc in view
         .task(task)
@@ -240,6 +230,16 @@ async fn rolling_targets(
         }
     }
     Ok(targets)
+}
+
+/// Every allocation record, read consistently.
+async fn state_view(conn: &Connection) -> Result<ClusterView, OperatorError> {
+    let state_prefix = format!("{}state/", conn.prefix.as_str());
+    let pairs = conn
+        .client
+        .kv_list(&state_prefix, Consistency::Consistent)
+        .await?;
+    Ok(ClusterView::from_pairs(&conn.prefix, &pairs))
 }
 
 fn no_rollout(conn: &Connection, task: &TaskId) -> OperatorError {

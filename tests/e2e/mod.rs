@@ -228,6 +228,16 @@ impl World {
         Prober::start(&self.cluster.consul.http_addr(), instances)
     }
 
+    /// The index of node `name` in the cluster (and of its agent).
+    pub fn node_index(&self, name: &str) -> usize {
+        self.cluster
+            .sim
+            .nodes()
+            .iter()
+            .position(|n| n.name == name)
+            .unwrap_or_else(|| panic!("{name} is not a node of the cluster"))
+    }
+
     /// The node named in the value of any held restart slot of `job`'s task.
     pub async fn slot_holder_node(&self, job: &str) -> Option<String> {
         use base64::Engine;

@@ -427,17 +427,17 @@ impl World {
         }
     }
 
+    /// The rollout record as an operator command reads it: key, index and record.
+    fn rollout_for_operator(&self) -> Option<(String, u64, RolloutRecord)> {
+        let key = Key::Rollout(self.task.clone()).render(&self.agents[0].ctx.prefix);
+        let entry = self.consul.kv.get(&key)?;
+        let record = RolloutRecord::from_json(entry.value.as_deref()?).ok()?;
+        Some((key, entry.modify_index, record))
+    }
+
     /// An operator pauses or resumes the rollout.
     pub fn operator_toggle_pause(&mut self) {
-        let key = Key::Rollout(self.task.clone()).render(&self.agents[0].ctx.prefix);
-        let Some(entry) = self.consul.kv.get(&key).cloned() else {
-            return;
-        };
-        let Some(mut record) = entry
-            .value
-            .as_deref()
-            .and_then(|v| RolloutRecord::from_json(v).ok())
-        else {
+        let Some((key, index, mut record)) = self.rollout_for_operator() else {
             return;
         };
         record.state = match record.state {
@@ -447,21 +447,12 @@ impl World {
         };
         // As `shepard rollout resume` does: the leader's progress watch starts again.
         record.progress = None;
-        self.consul
-            .put_cas(&key, record.to_json(), entry.modify_index);
+        self.consul.put_cas(&key, record.to_json(), index);
     }
 
     /// An operator aborts the rollout (as `shepard rollout abort` does).
     pub fn operator_abort(&mut self) {
-        let key = Key::Rollout(self.task.clone()).render(&self.agents[0].ctx.prefix);
-        let Some(entry) = self.consul.kv.get(&key).cloned() else {
-            return;
-        };
-        let Some(mut record) = entry
-            .value
-            .as_deref()
-            .and_then(|v| RolloutRecord::from_json(v).ok())
-        else {
+        let Some((key, index, mut record)) = self.rollout_for_operator() else {
             return;
         };
         if !record.state.is_active() {
@@ -488,22 +479,13 @@ impl World {
             }
         }
         record.aborted_targets = Some(targets);
-        self.consul
-            .put_cas(&key, record.to_json(), entry.modify_index);
+        self.consul.put_cas(&key, record.to_json(), index);
     }
 
     /// An operator resumes a rollout that went `stuck` because nothing moved (as `shepard
     /// rollout resume` does: `rolling`, the progress watch cleared).
     pub fn operator_resume_stalled(&mut self) {
-        let key = Key::Rollout(self.task.clone()).render(&self.agents[0].ctx.prefix);
-        let Some(entry) = self.consul.kv.get(&key).cloned() else {
-            return;
-        };
-        let Some(mut record) = entry
-            .value
-            .as_deref()
-            .and_then(|v| RolloutRecord::from_json(v).ok())
-        else {
+        let Some((key, index, mut record)) = self.rollout_for_operator() else {
             return;
         };
         if record.state == RolloutState::Stuck
@@ -511,8 +493,7 @@ impl World {
         {
             record.state = RolloutState::Rolling;
             record.progress = None;
-            self.consul
-                .put_cas(&key, record.to_json(), entry.modify_index);
+            self.consul.put_cas(&key, record.to_json(), index);
         }
     }
 

@@ -98,12 +98,7 @@ impl AgentProcess {
 
     /// Sends `signal` (e.g. `"TERM"`, `"KILL"`) and waits up to `within` for the exit.
     pub fn signal_and_wait(&mut self, signal: &str, within: Duration) -> ExitStatus {
-        let pid = self.child.id().to_string();
-        let sent = Command::new("kill")
-            .args([&format!("-{signal}"), &pid])
-            .status()
-            .expect("run kill");
-        assert!(sent.success(), "kill -{signal} {pid}");
+        self.signal(signal);
         poll::until(
             "the agent to exit",
             within,
