@@ -1,4 +1,4 @@
-//! Request metrics shared by the Consul and Nomad clients (DESIGN §6 "Clients"): one place
+//! Request metrics shared by the Consul and Nomad clients (README, "Metrics": clients): one place
 //! that owns their names, labels and buckets.
 
 use std::time::Duration;

@@ -1,4 +1,4 @@
-//! The metric contract (DESIGN §6): every metric name, type and label name an agent exposes,
+//! The metric contract (README, "Metrics"): every metric name, type and label name an agent exposes,
 //! pinned in a snapshot. Dashboards and alerts select on these names; a rename or a changed
 //! label set fails here instead of silently emptying a panel.
 //!

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use shepard_testkit::AgentProcess;
 
-/// Operations the agent runs as blocking watches (DESIGN §5: the KV prefix, this node's
+/// Operations the agent runs as blocking watches (the KV prefix, this node's
 /// checks, this node's allocations, the jobs and their allocations). A watch that returns
 /// with nothing new (on its wait timeout) is the only request an idle agent may repeat.
 pub const WATCH_OPS: &[&str] = &[

@@ -222,7 +222,7 @@ pub enum RestartResult {
     AllocStopped,
 }
 
-/// Domain events for the metrics of DESIGN §6.
+/// Domain events for the metrics listed in the README.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {

@@ -1,4 +1,4 @@
-//! Drift of one allocation's task (DESIGN §4): a watched file's content changed after the
+//! Drift of one allocation's task (see `reconcilers/README.md`): a watched file's content changed after the
 //! current run started and differs from what that run started with (when recorded). After
 //! a restart `StartedAt` moves past every render, so the same rule reports "in sync" again.
 //!

@@ -1,4 +1,4 @@
-//! Per-task settings (DESIGN §7): whether shepard manages the task, how it restarts it, and the
+//! Per-task settings (README, "Opting a job in"): whether shepard manages the task, how it restarts it, and the
 //! rollout knobs. Each knob comes from meta (task over group over job), then the group's
 //! `update` block, then the agent's defaults. A value that cannot be used is reported as a
 //! problem and the next source is tried; resolution never fails.

@@ -1,4 +1,4 @@
-//! Metrics of the GC passes (DESIGN §6): how long a pass takes, when the last one finished,
+//! Metrics of the GC passes (README, "Metrics"): how long a pass takes, when the last one finished,
 //! how many keys under the prefix match no entry of the layout, and whether this agent holds
 //! the GC lock. Deleted keys are counted by the applier (`shepard_gc_deleted_keys_total`).
 

@@ -1,4 +1,4 @@
-//! The `logs` reconciler as the runtime runs it (DESIGN §4): one tailer per running task whose
+//! The `logs` reconciler as the runtime runs it (see `reconcilers/README.md`): one tailer per running task whose
 //! logs are shipped — managed tasks, unless their meta `shepard_ship_logs = "false"` opts them
 //! out, and any task with `shepard_ship_logs = "true"` — started when its allocation appears
 //! and stopped when it goes: an allocation that stopped has the rest of its files shipped

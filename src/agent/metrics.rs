@@ -1,4 +1,4 @@
-//! Domain metrics (DESIGN §6): managed and drifted tasks, restarts and their duration, slot
+//! Domain metrics (README, "Metrics"): managed and drifted tasks, restarts and their duration, slot
 //! wait, rollout state as seen by this agent, GC deletions and reported problems.
 //!
 //! The Nomad job is the `job_name` label: `job` is the scrape target's own label in

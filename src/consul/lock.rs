@@ -1,6 +1,6 @@
 //! [`Lock`]: a mutual-exclusion lock on one KV key, after Consul's recipe (`api/lock.go`),
 //! reshaped for a level-triggered caller: `try_acquire` never blocks, it tells who holds
-//! the lock instead. Used for the rollout leader's `task_lock` (DESIGN §3).
+//! the lock instead. Used for the rollout leader's `task_lock` (the key layout in the README).
 
 use crate::consul::client::{Consistency, ConsulClient};
 use crate::consul::error::ConsulError;

@@ -1,4 +1,4 @@
-//! [`Semaphore`]: shepard's restart-slot semaphore (DESIGN §3). Slot `n` of a task is the
+//! [`Semaphore`]: shepard's restart-slot semaphore (the key layout in the README). Slot `n` of a task is the
 //! key `<base>/<n>`, `n` in `0..limit`, held with a session lock whose value says who holds
 //! it. Each slot is an ordinary Consul lock, so at most `limit` sessions can hold slots —
 //! Consul's per-key acquire is the only arbiter, no shared counter is needed. (Unlike

@@ -1,4 +1,4 @@
-//! The log-shipping metrics of DESIGN §6: lines, bytes and errors per sink, the lag (age of
+//! The log-shipping metrics listed in the README: lines, bytes and errors per sink, the lag (age of
 //! the oldest line not yet acknowledged, computed when scraped), bytes lost to rotation, and
 //! the files being tailed.
 

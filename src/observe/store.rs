@@ -1,4 +1,4 @@
-//! The agent's observed state (the reflector stores of DESIGN §5): the latest answer of every
+//! The agent's observed state (the reflector stores of kube-runtime, one per watch): the latest answer of every
 //! watch, in one place, with a generation counter that moves on every change. The runtime
 //! subscribes to the counter and re-enqueues the reconcile keys; reconcilers read a consistent
 //! view under one read lock. Nothing here decides anything.

@@ -1,4 +1,4 @@
-//! Runtime metrics (DESIGN §6, named after controller-runtime's): reconcile outcomes and
+//! Runtime metrics (README, "Metrics"; named after controller-runtime's): reconcile outcomes and
 //! durations, and the work queues' depth, adds, retries and waiting time, all by `reconciler`.
 
 use std::time::Duration;

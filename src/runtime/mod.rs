@@ -1,5 +1,5 @@
 //! The controller runtime: work queues with controller-runtime semantics, the loop that runs a
-//! reconciler over them, and the runtime metrics of DESIGN §6.
+//! reconciler over them, and the runtime metrics listed in the README.
 
 pub mod controller;
 pub mod metrics;

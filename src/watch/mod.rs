@@ -1,5 +1,5 @@
 //! The blocking-query watch shared by every Consul and Nomad source: [`watch`] turns a fetch
-//! function into a `Stream` of snapshots that follows the index rules of DESIGN §5 (and of
+//! function into a `Stream` of snapshots that follows the index rules of Consul and Nomad blocking queries (and of
 //! Consul's "blocking queries" documentation).
 //!
 //! # State machine

@@ -1,4 +1,4 @@
-//! The GC reconciler: CAS deletes of keys whose allocation, job or node is gone (DESIGN §3).
+//! The GC reconciler: CAS deletes of keys whose allocation, job or node is gone (the key layout in the README).
 //! Concurrent runs are safe because every delete is a CAS on the index read; the scope of a
 //! pass (see [`GcScope`] and [`lead`]) only keeps 500 agents from racing for the same
 //! cluster-wide keys.

@@ -1,4 +1,4 @@
-//! Percent-escaping of Nomad names used as key path segments (DESIGN §3): every byte that is
+//! Percent-escaping of Nomad names used as key path segments (the key layout in the README): every byte that is
 //! not `[A-Za-z0-9._-]` is escaped, so a name holding `/` stays one segment. A name that is
 //! exactly `.` or `..` has its dots escaped too, so no key ever holds a dot segment that an
 //! HTTP client could normalise away, and the empty name is `%` (which no other name escapes

@@ -15,7 +15,7 @@ use super::files::Fingerprint;
 use super::identity::TaskId;
 use crate::time::Timestamp;
 
-/// The restart phase machine of one allocation's task (DESIGN §4).
+/// The restart phase machine of one allocation's task (see `reconcilers/README.md`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Phase {

@@ -1,4 +1,4 @@
-//! The rollout record at `rollouts/<ns>/<job>/<group>/<task>` (DESIGN §3): one rollout of a
+//! The rollout record at `rollouts/<ns>/<job>/<group>/<task>` (the key layout in the README): one rollout of a
 //! configuration change across a task's allocations, written by the rollout leader by CAS.
 //! `paused` and `aborted` are set by operators; shepard never overrides them. So is `skipped`:
 //! the allocations an operator told a stuck rollout to go on without.

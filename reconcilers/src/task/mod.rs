@@ -1,5 +1,5 @@
 //! The task reconciler: one allocation's managed task on this node, driven through the restart
-//! phase machine of DESIGN §4 (`InSync → Drifted/Waiting → Triggered → Restarted → Verifying →
+//! phase machine described in `reconcilers/README.md` (`InSync → Drifted/Waiting → Triggered → Restarted → Verifying →
 //! InSync`, `Stuck` past the deadline). This file holds the observation, the entry point and
 //! the helpers both halves share; `steady` handles a task with no restart in flight, `in_flight`
 //! one whose record claims a slot.

@@ -3,19 +3,10 @@
 //! `min_healthy_time` is 10 s and `healthy_deadline` 60 s (deadline at 130).
 
 use insta::assert_yaml_snapshot;
-use shepard_reconcilers::model::{CheckStatus, RolloutState};
+use shepard_reconcilers::model::CheckStatus;
 
-use super::fixture::{Fixture, check_seen, check_unchanged, triggered_record};
-
-fn restarted() -> Fixture {
-    Fixture::new()
-        .config(60, "v2")
-        .record(triggered_record(0))
-        .rollout(RolloutState::Rolling)
-        .slot(0, Some("s-self"), "a1")
-        .trigger_value("tok-1")
-        .started(75, 1)
-}
+use super::fixture::{check_seen, check_unchanged};
+use super::task::restarted;
 
 /// A group service's check: registered once for the allocation, passing since long before the
 /// restart, nothing seen since; interval 15 s + timeout 2 s.

@@ -14,7 +14,7 @@ fn drifted() -> Fixture {
 }
 
 /// Restarted at t(75) after the trigger at t(70), with v2.
-fn restarted() -> Fixture {
+pub(crate) fn restarted() -> Fixture {
     Fixture::new()
         .config(60, "v2")
         .record(triggered_record(0))
