@@ -3,6 +3,8 @@
 #   - consul   (Debian's `consul` package, 1.8.7, from the bullseye suite)
 #   - promtool (Debian's `prometheus` package)
 #   - rsyslogd (Debian's `rsyslog` package: the log-shipping tests start their own instance)
+#   - libfaketime (Debian's `faketime` package: the clock tests run an agent on a wall clock
+#     minutes off, or stepped while it runs)
 #   - node and npm (Debian's `nodejs` and `npm` packages), and in dashboards/node_modules the
 #     packages of the dashboards' schema check, pinned by dashboards/package-lock.json (`npm ci`)
 # Idempotent: a machine that already has all of them is left untouched.
@@ -11,6 +13,8 @@ set -euo pipefail
 have() { command -v "$1" >/dev/null 2>&1; }
 # rsyslogd lives in /usr/sbin, which is not on every user's PATH.
 have_rsyslogd() { have rsyslogd || [ -x /usr/sbin/rsyslogd ]; }
+# The preloadable library, wherever the architecture puts it.
+have_faketime() { compgen -G '/usr/lib/*/faketime/libfaketimeMT.so.1' >/dev/null; }
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 
@@ -22,7 +26,7 @@ install_dashboard_check() {
   fi
 }
 
-if have consul && have promtool && have_rsyslogd && have npm; then
+if have consul && have promtool && have_rsyslogd && have_faketime && have npm; then
   install_dashboard_check
   exit 0
 fi
@@ -83,6 +87,9 @@ fi
 if ! have_rsyslogd; then
   pkgs+=(rsyslog)
 fi
+if ! have_faketime; then
+  pkgs+=(faketime)
+fi
 if ! have npm; then
   pkgs+=(nodejs npm)
 fi
@@ -104,6 +111,7 @@ if [ "$created_policy" = 1 ]; then $SUDO rm -f "$policy"; fi
 have consul || { echo "install-deps: consul is still missing after install" >&2; exit 1; }
 have promtool || { echo "install-deps: promtool is still missing after install" >&2; exit 1; }
 have_rsyslogd || { echo "install-deps: rsyslogd is still missing after install" >&2; exit 1; }
+have_faketime || { echo "install-deps: libfaketime is still missing after install" >&2; exit 1; }
 have npm || { echo "install-deps: npm is still missing after install" >&2; exit 1; }
 consul version | head -n 1
 promtool --version 2>&1 | head -n 1

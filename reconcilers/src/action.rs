@@ -195,6 +195,9 @@ pub enum ProblemKind {
     /// Two allocations of a node render the same trigger key: no trigger is written for
     /// either.
     SharedTriggerKey,
+    /// The host's wall clock stepped (jumped against the monotonic clock): restarts being
+    /// verified on the node count their health proof and deadlines again from the step.
+    ClockStep,
 }
 
 /// A problem worth an operator's attention.

@@ -48,12 +48,15 @@ pub enum Health {
     },
 }
 
-/// Judges the task's current run against a trigger at `triggered_at`, at `now`.
+/// Judges the task's current run at `now`; `is_restart` says whether that run is the
+/// restart's (started after its trigger). Evidence counts from the run's start, or from the
+/// agent's last wall-clock step if that came later: no proof spans a step.
 pub fn judge(
     run: Option<&TaskRun>,
     checks: &[CheckObservation],
     has_checks: bool,
-    triggered_at: Timestamp,
+    is_restart: bool,
+    clock_stepped_at: Option<Timestamp>,
     now: Timestamp,
 ) -> Health {
     let unhealthy = |reason: String| Health::Unhealthy { reason };
@@ -61,7 +64,9 @@ pub fn judge(
         return unhealthy("task has no state yet".to_owned());
     };
     let started_at = match (run.state, run.started_at) {
-        (TaskState::Running, Some(started)) if started > triggered_at => started,
+        (TaskState::Running, Some(started)) if is_restart => {
+            started.counted_from(clock_stepped_at, now)
+        }
         (TaskState::Running, _) => {
             return unhealthy("task has not restarted since the trigger".to_owned());
         }

@@ -65,6 +65,20 @@ impl Timestamp {
     pub fn since(self, earlier: Timestamp) -> Duration {
         Duration::from_nanos(self.0.saturating_sub(earlier.0))
     }
+
+    /// Where a duration that began at `self` counts from, at `now`, given the host's last
+    /// wall-clock step (`None`: none seen). No duration spans a step: a time before the step
+    /// counts as the step. After a forward step such times are earlier than it; after a
+    /// backward one they may also lie in the future, and one that does is from before the
+    /// step too. (One from before a backward step that `now` has caught up with cannot be told
+    /// from a later one; it counts from itself, later than the step: durations only grow.)
+    pub fn counted_from(self, clock_stepped_at: Option<Timestamp>, now: Timestamp) -> Timestamp {
+        match clock_stepped_at {
+            None => self,
+            Some(step) if self > now => step,
+            Some(step) => self.max(step),
+        }
+    }
 }
 
 impl fmt::Display for Timestamp {
@@ -113,5 +127,16 @@ mod tests {
         let b = Timestamp::from_unix_secs(12);
         assert_eq!(b.since(a), Duration::from_secs(2));
         assert_eq!(a.since(b), Duration::ZERO);
+    }
+
+    #[test]
+    fn durations_count_from_the_last_clock_step() {
+        let t = |s| Timestamp::from_unix_secs(s);
+        assert_eq!(t(10).counted_from(None, t(20)), t(10));
+        // Forward step at 100: what came before counts from the step.
+        assert_eq!(t(10).counted_from(Some(t(100)), t(120)), t(100));
+        assert_eq!(t(110).counted_from(Some(t(100)), t(120)), t(110));
+        // Backward step, seen at 50: a time in the future is from before it.
+        assert_eq!(t(90).counted_from(Some(t(50)), t(60)), t(50));
     }
 }

@@ -48,15 +48,17 @@ impl Reconciler<TaskId> for RolloutReconciler {
             return Ok(None);
         };
         let session = shared.session();
+        let (now, clock_stepped_at) = snapshot::clock(&shared.store);
         let obs = RolloutObservation {
             task: task.clone(),
             spec: gathered.0.unwrap_or_default(),
             members,
             session: session.clone(),
             kv: &kv,
+            clock_stepped_at,
         };
         let rollout_id = shared.ids.next();
-        let decision = reconcile_rollout(&obs, &shared.ctx, snapshot::now(), &rollout_id);
+        let decision = reconcile_rollout(&obs, &shared.ctx, now, &rollout_id);
         publish_gauges(shared, task, &kv, session.as_ref());
         if !decision.actions.is_empty() {
             tracing::debug!(actions = ?decision.actions, "rollout decision");

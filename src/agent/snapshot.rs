@@ -22,7 +22,7 @@ use crate::nomad::models::{
     Allocation, AllocationListStub, ClientStatus, DesiredStatus, Job, Task, TaskGroup,
 };
 use crate::observe::rendered_file::{self, ContentClock};
-use crate::observe::store::{Observed, TrackedCheck};
+use crate::observe::store::{Observed, Store, TrackedCheck};
 
 /// The reconcile key of the task reconciler: one task of one allocation on this node.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -318,6 +318,18 @@ pub fn members(stubs: &[AllocationListStub], group: &str) -> Vec<Member> {
 /// `now` for the decision core.
 pub fn now() -> Timestamp {
     Timestamp::from_system_time(SystemTime::now())
+}
+
+/// `now` and the time of the host's last wall-clock step, for the decision core, from the
+/// store's clock (which drops check histories from before a step: read it before gathering).
+pub fn clock(store: &Store) -> (Timestamp, Option<Timestamp>) {
+    let reading = store.now();
+    (
+        Timestamp::from_system_time(reading.now),
+        reading
+            .last_step
+            .map(|step| Timestamp::from_system_time(step.seen_at)),
+    )
 }
 
 #[cfg(test)]

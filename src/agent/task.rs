@@ -84,6 +84,7 @@ impl Reconciler<TaskKey> for TaskReconciler {
 
     async fn reconcile(&self, key: &TaskKey) -> Result<Option<Duration>, ApplyError> {
         let shared = &self.0;
+        let (now, clock_stepped_at) = snapshot::clock(&shared.store);
         let Some(g) = self.gather(key) else {
             // Not on this node and no record: nothing to converge.
             shared.set_phase(key, None);
@@ -112,9 +113,10 @@ impl Reconciler<TaskKey> for TaskReconciler {
             session: shared.session(),
             kv: &g.kv,
             node_triggers: g.node_triggers,
+            clock_stepped_at,
         };
         let token = shared.ids.next();
-        let decided = reconcile_task(&obs, &shared.ctx, snapshot::now(), &token);
+        let decided = reconcile_task(&obs, &shared.ctx, now, &token);
         let live = obs.status.is_some_and(|s| s.is_live());
         shared.set_phase(key, (decided.managed && live).then_some(decided.phase));
         if !decided.decision.actions.is_empty() {

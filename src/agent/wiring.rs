@@ -9,10 +9,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use prometheus::Registry;
-use shepard_reconcilers::Context;
 use shepard_reconcilers::keys::{Key, Prefix, parse};
 use shepard_reconcilers::model::TaskId;
 use shepard_reconcilers::settings::AgentDefaults;
+use shepard_reconcilers::{Context, ProblemKind};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
@@ -35,6 +35,7 @@ use crate::consul::ConsulClient;
 use crate::observe::cluster::{ClusterStore, ClusterWatches};
 use crate::observe::file_watcher::FileWatcher;
 use crate::observe::store::Store;
+use crate::observe::wall_clock::WallClock;
 use crate::observe::watchers::{self, JobAllocWatches};
 use crate::runtime::{Backoff, RuntimeMetrics, WorkQueue, controller};
 use crate::telemetry::{Readiness, readiness};
@@ -61,7 +62,15 @@ pub async fn run(
     let (file_watcher, file_events) = FileWatcher::new()?;
     let mut background = JoinSet::new();
 
-    let store = Store::new();
+    let store = Store::with_clock(WallClock::new({
+        let metrics = domain_metrics.clone();
+        move |step| {
+            tracing::warn!(step = ?step.jump, steps = step.count,
+                "the wall clock stepped: restarts being verified on this node count their health \
+                 proof and deadlines again from now");
+            metrics.problem(ProblemKind::ClockStep);
+        }
+    }));
     background.spawn(watchers::kv(
         consul.clone(),
         config.consul.prefix.clone(),

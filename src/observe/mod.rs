@@ -6,4 +6,5 @@ pub mod file_watcher;
 pub mod node_tracker;
 pub mod rendered_file;
 pub mod store;
+pub mod wall_clock;
 pub mod watchers;

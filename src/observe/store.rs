@@ -9,6 +9,7 @@ use std::time::SystemTime;
 
 use tokio::sync::watch;
 
+use super::wall_clock::{Reading, WallClock};
 use crate::consul::{HealthCheck, KvPair};
 use crate::nomad::models::{Allocation, AllocationListStub};
 
@@ -43,6 +44,8 @@ pub struct Observed {
     pub kv: Option<BTreeMap<String, KvPair>>,
     /// Checks on this node's Consul agent, by `CheckID`.
     pub checks: HashMap<String, TrackedCheck>,
+    /// How many wall-clock steps the checks' times have been rebased past.
+    pub checks_clock_steps: u64,
 }
 
 /// Which part of the observed state changed: lets the runtime skip work a change cannot affect.
@@ -59,6 +62,7 @@ pub enum Change {
 pub struct Store {
     state: Arc<RwLock<Observed>>,
     changes: watch::Sender<(u64, Option<Change>)>,
+    wall: WallClock,
 }
 
 impl Default for Store {
@@ -69,10 +73,35 @@ impl Default for Store {
 
 impl Store {
     pub fn new() -> Self {
+        Self::with_clock(WallClock::default())
+    }
+
+    /// A store whose check times come from `wall`.
+    pub fn with_clock(wall: WallClock) -> Self {
         Self {
             state: Arc::default(),
             changes: watch::channel((0, None)).0,
+            wall,
         }
+    }
+
+    /// Reads the wall clock. After a step the checks' history is dropped: every check counts as
+    /// registered now with no result change seen, since times read before the step cannot be
+    /// compared with times read after it.
+    pub fn now(&self) -> Reading {
+        let reading = self.wall.read();
+        let steps = reading.last_step.map_or(0, |s| s.count);
+        if self.read().checks_clock_steps != steps {
+            self.update(Change::Checks, |o| {
+                for tracked in o.checks.values_mut() {
+                    tracked.since = reading.now;
+                    tracked.registered_at = reading.now;
+                    tracked.result_changed_at = None;
+                }
+                o.checks_clock_steps = steps;
+            });
+        }
+        reading
     }
 
     /// A read view. Hold it briefly: watchers wait for it to write.
@@ -123,9 +152,16 @@ impl Store {
     /// re-registers a task's services at every start) starts a new history; within one
     /// registration, `since` moves when the status changes and `result_changed_at` when the
     /// status or the output does.
-    pub fn set_checks(&self, checks: Vec<HealthCheck>, now: SystemTime) {
+    pub fn set_checks(&self, checks: Vec<HealthCheck>, reading: Reading) {
+        let now = reading.now;
+        let steps = reading.last_step.map_or(0, |s| s.count);
         self.update(Change::Checks, |o| {
-            let previous = std::mem::take(&mut o.checks);
+            let mut previous = std::mem::take(&mut o.checks);
+            if o.checks_clock_steps != steps {
+                // Histories from before a clock step start again (see `Store::now`).
+                previous.clear();
+                o.checks_clock_steps = steps;
+            }
             o.checks = checks
                 .into_iter()
                 .map(|check| {
@@ -167,6 +203,17 @@ mod tests {
 
     use super::*;
     use crate::consul::CheckStatus;
+    use crate::observe::wall_clock::{ClockStep, Jump};
+
+    /// A reading at `now`, after `steps` clock steps.
+    fn reading(now: SystemTime, steps: u64) -> Reading {
+        let last_step = (steps > 0).then_some(ClockStep {
+            seen_at: now,
+            jump: Jump::Forward(Duration::from_secs(600)),
+            count: steps,
+        });
+        Reading { now, last_step }
+    }
 
     fn check(id: &str, status: CheckStatus) -> HealthCheck {
         HealthCheck {
@@ -191,12 +238,12 @@ mod tests {
         let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(100);
         let t1 = t0 + Duration::from_secs(5);
         let t2 = t1 + Duration::from_secs(5);
-        store.set_checks(vec![check("a", CheckStatus::Critical)], t0);
-        store.set_checks(vec![check("a", CheckStatus::Critical)], t1);
+        store.set_checks(vec![check("a", CheckStatus::Critical)], reading(t0, 0));
+        store.set_checks(vec![check("a", CheckStatus::Critical)], reading(t1, 0));
         assert_eq!(store.read().checks["a"].since, t0);
-        store.set_checks(vec![check("a", CheckStatus::Passing)], t2);
+        store.set_checks(vec![check("a", CheckStatus::Passing)], reading(t2, 0));
         assert_eq!(store.read().checks["a"].since, t2);
-        store.set_checks(vec![], t2);
+        store.set_checks(vec![], reading(t2, 0));
         assert!(store.read().checks.is_empty());
     }
 
@@ -204,7 +251,7 @@ mod tests {
     fn a_result_change_is_seen_only_within_one_registration() {
         let store = Store::new();
         let at = |s| SystemTime::UNIX_EPOCH + Duration::from_secs(s);
-        store.set_checks(vec![check("a", CheckStatus::Passing)], at(100));
+        store.set_checks(vec![check("a", CheckStatus::Passing)], reading(at(100), 0));
         let first = store.read().checks["a"].clone();
         assert_eq!(
             (first.registered_at, first.result_changed_at),
@@ -213,7 +260,7 @@ mod tests {
 
         let mut output = check("a", CheckStatus::Passing);
         output.output = "HTTP GET: 200 OK".into();
-        store.set_checks(vec![output.clone()], at(105));
+        store.set_checks(vec![output.clone()], reading(at(105), 0));
         let seen = store.read().checks["a"].clone();
         assert_eq!(seen.since, at(100), "same status: since stays");
         assert_eq!(seen.result_changed_at, Some(at(105)), "the output changed");
@@ -221,14 +268,14 @@ mod tests {
         // Registered again (a task restart): a new history, whatever the status.
         let mut again = check("a", CheckStatus::Critical);
         again.create_index = 2;
-        store.set_checks(vec![again.clone()], at(110));
+        store.set_checks(vec![again.clone()], reading(at(110), 0));
         let fresh = store.read().checks["a"].clone();
         assert_eq!(
             (fresh.since, fresh.registered_at, fresh.result_changed_at),
             (at(110), at(110), None)
         );
         again.status = CheckStatus::Passing;
-        store.set_checks(vec![again], at(120));
+        store.set_checks(vec![again], reading(at(120), 0));
         let ran = store.read().checks["a"].clone();
         assert_eq!((ran.since, ran.result_changed_at), (at(120), Some(at(120))));
     }
@@ -241,5 +288,24 @@ mod tests {
         store.set_node_allocs(vec![]);
         assert_eq!(*changes.borrow(), (2, Some(Change::NodeAllocs)));
         assert!(store.read().kv.is_some());
+    }
+
+    #[test]
+    fn a_clock_step_drops_every_check_history() {
+        let store = Store::new();
+        let at = |s| SystemTime::UNIX_EPOCH + Duration::from_secs(s);
+        let mut ran = check("a", CheckStatus::Passing);
+        store.set_checks(vec![ran.clone()], reading(at(100), 0));
+        ran.output = "HTTP GET: 200 OK".into();
+        store.set_checks(vec![ran.clone()], reading(at(105), 0));
+        assert_eq!(store.read().checks["a"].result_changed_at, Some(at(105)));
+
+        // The next listing comes after a step: the same registration starts a new history.
+        store.set_checks(vec![ran], reading(at(50), 1));
+        let fresh = store.read().checks["a"].clone();
+        assert_eq!(
+            (fresh.since, fresh.registered_at, fresh.result_changed_at),
+            (at(50), at(50), None)
+        );
     }
 }

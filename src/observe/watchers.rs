@@ -6,7 +6,7 @@
 //! answer means reachable, a failure means not.
 
 use std::collections::{HashMap, HashSet};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use futures::StreamExt;
 use tokio::task::JoinHandle;
@@ -69,7 +69,10 @@ pub async fn checks(consul: ConsulClient, node: String, store: Store, metrics: A
     snapshots
         .for_each(|snapshot| {
             match snapshot {
-                Ok(indexed) => store.set_checks(indexed.value, SystemTime::now()),
+                Ok(indexed) => {
+                    let reading = store.now();
+                    store.set_checks(indexed.value, reading);
+                }
                 Err(e) => tracing::warn!(error = %e, "health watch failed"),
             }
             async {}

@@ -20,6 +20,8 @@ pub mod lead;
 mod reason;
 mod rules;
 
+pub use rules::CLOCK_SKEW_ALLOWANCE;
+
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};

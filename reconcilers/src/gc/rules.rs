@@ -2,12 +2,26 @@
 //! deleted and why (see the module doc of [`crate::gc`]).
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
 
 use super::{GcAlloc, GcObservation, GcPass, GcReason, GcScope, NodeStatus};
 use crate::context::Context;
 use crate::keys::{self, Key, TriggerKey};
 use crate::model::{AllocRecord, KvEntry, RolloutRecord, RolloutState, SlotHolder, TaskId};
 use crate::time::Timestamp;
+
+/// Added to a period counted from a time another host stamped (a Nomad server's node
+/// `StatusUpdatedAt`, the `finished_at` of whichever agent or operator finished a rollout)
+/// before it is compared with this agent's clock: hosts whose clocks disagree by less never
+/// delete early. NTP keeps hosts within a second of each other; this covers one that has lost
+/// its time source for a while. A tenth of the period, at most this: nothing against day-long
+/// periods, and short ones (in tests, say) stay short.
+pub const CLOCK_SKEW_ALLOWANCE: Duration = Duration::from_secs(10 * 60);
+
+/// `period` plus the allowance for another host's clock (see [`CLOCK_SKEW_ALLOWANCE`]).
+fn with_skew_allowance(period: Duration) -> Duration {
+    period + (period / 10).min(CLOCK_SKEW_ALLOWANCE)
+}
 
 pub(super) enum Verdict {
     Keep,
@@ -164,12 +178,19 @@ impl<'o> Gc<'o> {
 
     fn other_node(&self, node: &str) -> Verdict {
         let listed = self.obs.nodes.iter().find(|n| n.name == node);
-        let gone_since = match listed {
-            None => self.obs.nodes_listed_since,
-            Some(n) if matches!(n.status, NodeStatus::Down | NodeStatus::Absent) => n.since,
+        // `Down` is dated by a Nomad server's clock; the others by this agent's own.
+        let (gone_since, other_clock) = match listed {
+            None => (self.obs.nodes_listed_since, false),
+            Some(n) if n.status == NodeStatus::Down => (n.since, true),
+            Some(n) if n.status == NodeStatus::Absent => (n.since, false),
             Some(_) => return Verdict::Keep,
         };
-        let gone_at = gone_since.plus(self.ctx.node_cleanup_timeout);
+        let timeout = self.ctx.node_cleanup_timeout;
+        let gone_at = gone_since.plus(if other_clock {
+            with_skew_allowance(timeout)
+        } else {
+            timeout
+        });
         if gone_at <= self.now {
             Verdict::Delete(GcReason::NodeGone {
                 node: node.to_owned(),
@@ -192,8 +213,9 @@ impl<'o> Gc<'o> {
         let Some(record) = record.filter(|r| r.state == RolloutState::Complete) else {
             return Verdict::Keep;
         };
+        // Stamped by whichever host finished the rollout.
         let finished_at = record.finished_at.unwrap_or(record.updated_at);
-        let expires_at = finished_at.plus(history);
+        let expires_at = finished_at.plus(with_skew_allowance(history));
         if expires_at <= self.now {
             Verdict::Delete(GcReason::RolloutExpired { finished_at })
         } else {

@@ -132,11 +132,18 @@ pub(super) fn converge(
     let next = match &current {
         None => (!census.drifted.is_empty())
             .then(|| create(ctx, settings, &census, now, new_rollout_id, 1)),
-        Some(r) => step(r, ctx, settings, &census, now, new_rollout_id),
+        Some(r) => step(
+            r,
+            ctx,
+            settings,
+            &census,
+            (now, obs.clock_stepped_at),
+            new_rollout_id,
+        ),
     };
     // Look again when the rollout would count as stalled.
     if let Some(p) = next.as_ref().or(current.as_ref()).and_then(watched) {
-        let stalls_at = p.at.plus(stall_window(settings));
+        let stalls_at = stalls_at(p, settings, (now, obs.clock_stepped_at));
         decision.requeue(stalls_at.since(now).max(Duration::from_secs(1)));
     }
     if let Some(record) = next {
@@ -158,7 +165,7 @@ fn step(
     ctx: &Context,
     settings: &TaskSettings,
     census: &Census<'_>,
-    now: Timestamp,
+    (now, clock_stepped_at): (Timestamp, Option<Timestamp>),
     new_rollout_id: &str,
 ) -> Option<RolloutRecord> {
     let nothing_left =
@@ -234,7 +241,8 @@ fn step(
                 // Restarts in flight end on their own deadline (healthy, or stuck: that stops
                 // the rollout); a stall is work left with nothing restarting.
                 Some(p)
-                    if census.restarting.is_empty() && now >= p.at.plus(stall_window(settings)) =>
+                    if census.restarting.is_empty()
+                        && now >= stalls_at(p, settings, (now, clock_stepped_at)) =>
                 {
                     let window = humantime::format_duration(stall_window(settings));
                     let reason = format!(
@@ -301,6 +309,17 @@ fn watched(r: &RolloutRecord) -> Option<&Progress> {
 
 fn stall_window(settings: &TaskSettings) -> Duration {
     settings.healthy_deadline + STALL_GRACE
+}
+
+/// When the watch `p` counts as stalled: a stall window after its last move, or after the
+/// leader's last wall-clock step if that came later (no window spans a step).
+fn stalls_at(
+    p: &Progress,
+    settings: &TaskSettings,
+    (now, clock_stepped_at): (Timestamp, Option<Timestamp>),
+) -> Timestamp {
+    p.at.counted_from(clock_stepped_at, now)
+        .plus(stall_window(settings))
 }
 
 fn progress_now(ctx: &Context, census: &Census<'_>, now: Timestamp) -> Progress {

@@ -36,6 +36,9 @@ pub struct RolloutObservation<'a> {
     pub session: Option<SessionId>,
     /// The KV listing under the prefix.
     pub kv: &'a KvView,
+    /// When this agent last saw its host's wall clock step, if it has since it started: the
+    /// stall watch counts from no earlier than that.
+    pub clock_stepped_at: Option<Timestamp>,
 }
 
 /// Decides the next step for a task's rollout. `new_rollout_id` is a fresh unique ID, used if

@@ -57,11 +57,12 @@ pub(super) fn step(s: &mut Step<'_, '_>) -> Phase {
         s.obs.run.as_ref(),
         &s.obs.checks,
         s.obs.spec.has_checks,
-        cutoff,
+        s.run_is_restart(&record, cutoff),
+        s.obs.clock_stepped_at,
         s.now,
     );
     let min_healthy = s.min_healthy_time();
-    let deadline = t0.plus(s.healthy_deadline());
+    let deadline = s.not_before_step(t0).plus(s.healthy_deadline());
     match health {
         Health::Healthy { since } if since.plus(min_healthy) <= s.now => {
             finish(s, &record, RestartResult::Healthy, None)
@@ -86,13 +87,7 @@ pub(super) fn step(s: &mut Step<'_, '_>) -> Phase {
             Phase::Verifying
         }
         Health::Unhealthy { .. } => {
-            let restarted = s
-                .obs
-                .run
-                .as_ref()
-                .and_then(|r| r.started_at)
-                .is_some_and(|st| st > cutoff);
-            let phase = if restarted {
+            let phase = if s.run_is_restart(&record, cutoff) {
                 Phase::Restarted
             } else {
                 Phase::Triggered
@@ -110,10 +105,10 @@ fn trigger_landed(s: &Step<'_, '_>, record: &AllocRecord, t0: Timestamp) -> bool
     if record.phase != Phase::Triggered {
         return true;
     }
-    let run = s.obs.run.as_ref();
-    if run.and_then(|r| r.started_at).is_some_and(|st| st > t0) {
+    if s.run_is_restart(record, t0) {
         return true;
     }
+    let run = s.obs.run.as_ref();
     match s.settings.restart_method {
         RestartMethod::ConsulKey => {
             let key = s.trigger_key();
@@ -147,11 +142,10 @@ fn reissue(s: &mut Step<'_, '_>, mut record: AllocRecord, n: u32, t0: Timestamp)
     }
     let held = s.held().contains(&n);
     if held {
-        if s.settings.restart_method == RestartMethod::NomadApi
-            && s.now < t0.plus(RESTART_API_GRACE)
-        {
+        let grace_end = s.not_before_step(t0).plus(RESTART_API_GRACE);
+        if s.settings.restart_method == RestartMethod::NomadApi && s.now < grace_end {
             // The call may have gone out and its events not reached the server yet.
-            s.decision.requeue(t0.plus(RESTART_API_GRACE).since(s.now));
+            s.decision.requeue(grace_end.since(s.now));
             return Phase::Triggered;
         }
         let token = record.token.clone().unwrap_or_else(|| s.token.to_owned());
@@ -186,9 +180,8 @@ fn reissue(s: &mut Step<'_, '_>, mut record: AllocRecord, n: u32, t0: Timestamp)
 /// `RESTART_API_GRACE` has passed without a sign of it; until then the claim stays. A claim
 /// under which a restart already landed always stays.
 fn abandon_or_wait(s: &mut Step<'_, '_>, record: AllocRecord) -> Phase {
-    let grace_end = record
-        .triggered_at
-        .unwrap_or(record.updated_at)
+    let grace_end = s
+        .not_before_step(record.triggered_at.unwrap_or(record.updated_at))
         .plus(RESTART_API_GRACE);
     // A retry after a stuck restart: the first restart of this claim did land and the task may
     // still be unhealthy from it, so the claim must stay.
@@ -196,12 +189,7 @@ fn abandon_or_wait(s: &mut Step<'_, '_>, record: AllocRecord) -> Phase {
         .claimed_at
         .or(record.triggered_at)
         .unwrap_or(record.updated_at);
-    let landed_before = s
-        .obs
-        .run
-        .as_ref()
-        .and_then(|r| r.started_at)
-        .is_some_and(|st| st > claimed_at);
+    let landed_before = s.run_restarted_after(&record, claimed_at);
     // Another session holding the slot for this allocation (an old one of ours that Consul
     // still keeps) may yet land a trigger it sent: the claim waits until that lock is released
     // or expires. Our current session sends nothing behind this decision's back (one
@@ -365,7 +353,8 @@ fn observe_run(s: &Step<'_, '_>, mut record: AllocRecord, phase: Phase) -> Alloc
     record.phase = phase;
     if let Some(started) = running_since(s)
         && record.run_started_at != Some(started)
-        && record.restart_cutoff().is_some_and(|t0| started > t0)
+        && record.restart_cutoff().is_some()
+        && s.run_is_restart(&record, Timestamp::EPOCH)
     {
         let (applied, cutoff) = run_baseline(s, started);
         record.run_started_at = Some(started);

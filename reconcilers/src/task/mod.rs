@@ -67,6 +67,10 @@ pub struct TaskObservation<'a> {
     /// if present, is ignored. A site that renders the same trigger key as this task makes the
     /// key unusable for both.
     pub node_triggers: Vec<TriggerSite>,
+    /// When this agent last saw its host's wall clock step (jump against the monotonic clock),
+    /// if it has since it started: no duration of a restart counts across it (see
+    /// [`Step::not_before_step`]).
+    pub clock_stepped_at: Option<Timestamp>,
 }
 
 /// The task reconciler's decision.
@@ -210,6 +214,35 @@ impl Step<'_, '_> {
         self.rollout
             .as_ref()
             .map_or(self.settings.min_healthy_time, |r| r.min_healthy_time)
+    }
+
+    /// Where a duration of a restart that began at `t` counts from (deadline, grace, health
+    /// proof, `min_healthy_time`): never across a wall-clock step ([`Timestamp::counted_from`]).
+    /// After a forward step, times read before it would make it look long already; after a
+    /// backward one, they would hold it off for as long as the step.
+    fn not_before_step(&self, t: Timestamp) -> Timestamp {
+        t.counted_from(self.obs.clock_stepped_at, self.now)
+    }
+
+    /// Whether the task's current run started after the restart claimed by `record`: after
+    /// the restart's cutoff (`restart_cutoff`, or `fallback`). See [`Step::run_restarted_after`].
+    fn run_is_restart(&self, record: &AllocRecord, fallback: Timestamp) -> bool {
+        self.run_restarted_after(record, record.restart_cutoff().unwrap_or(fallback))
+    }
+
+    /// Whether the task's current run started after `cutoff`, a time this agent stamped on
+    /// `record`. By the host's clock, as long as it has not stepped: Nomad's `StartedAt` and
+    /// the agent's times come from the same clock. After a step, a time stamped before it
+    /// cannot be ordered against one stamped after it, so Nomad's restart count since the
+    /// trigger decides, where the record has it.
+    fn run_restarted_after(&self, record: &AllocRecord, cutoff: Timestamp) -> bool {
+        let Some(run) = self.obs.run.as_ref() else {
+            return false;
+        };
+        match (self.obs.clock_stepped_at, record.restarts_at_trigger) {
+            (Some(_), Some(before)) => run.restarts > before,
+            _ => run.started_at.is_some_and(|st| st > cutoff),
+        }
     }
 
     fn healthy_deadline(&self) -> Duration {

@@ -262,6 +262,7 @@ impl World {
             session: self.session(),
             kv: &self.kv,
             node_triggers: Vec::new(),
+            clock_stepped_at: None,
         };
         (obs, Context::new("n1"))
     }

@@ -120,6 +120,8 @@ pub struct Fixture {
     pub session: Option<SessionId>,
     pub kv: KvView,
     pub node_triggers: Vec<TriggerSite>,
+    /// The agent's last wall-clock step, if any.
+    pub clock_stepped_at: Option<Timestamp>,
     index: u64,
 }
 
@@ -184,6 +186,7 @@ impl Fixture {
             session: Some(SessionId(SELF.into())),
             kv: KvView::new(),
             node_triggers: Vec::new(),
+            clock_stepped_at: None,
             index: 10,
         }
     }
@@ -247,6 +250,12 @@ impl Fixture {
     pub fn no_checks(mut self) -> Self {
         self.spec.has_checks = false;
         self.checks.clear();
+        self
+    }
+
+    /// The agent's host clock stepped; the step was seen at `at`.
+    pub fn clock_stepped(mut self, at: i64) -> Self {
+        self.clock_stepped_at = Some(t(at));
         self
     }
 
@@ -362,6 +371,7 @@ impl Fixture {
             session: self.session.clone(),
             kv: &self.kv,
             node_triggers: self.node_triggers.clone(),
+            clock_stepped_at: self.clock_stepped_at,
         };
         reconcile_task(&obs, &self.ctx, self.now, "tok-new")
     }

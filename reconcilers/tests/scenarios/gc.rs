@@ -200,7 +200,27 @@ fn keys_of_a_node_down_past_the_timeout_are_deleted() {
     g.nodes[1] = GcNode {
         name: "n2".into(),
         status: NodeStatus::Down,
-        since: t(-4000),
+        since: t(-4300),
+    };
+    assert_yaml_snapshot!(g.decide());
+}
+
+#[test]
+fn keys_of_a_node_down_just_past_the_timeout_by_the_servers_clock_wait_out_the_skew_allowance() {
+    // Down since -3550 by a Nomad server's clock: past the timeout (3600 s) at 50 by this
+    // agent's clock, but the two clocks may disagree: kept until 410 (the allowance is a tenth
+    // of the timeout, 360 s).
+    let mut g = Gc::new()
+        .with_alloc_keys()
+        .key(Key::Agent { node: "n2".into() }, None);
+    g.allocs[1].status = AllocStatus {
+        desired: DesiredStatus::Stop,
+        client: ClientStatus::Lost,
+    };
+    g.nodes[1] = GcNode {
+        name: "n2".into(),
+        status: NodeStatus::Down,
+        since: t(-3550),
     };
     assert_yaml_snapshot!(g.decide());
 }
@@ -211,7 +231,7 @@ fn a_down_nodes_key_naming_a_still_running_alloc_is_kept() {
     g.nodes[1] = GcNode {
         name: "n2".into(),
         status: NodeStatus::Down,
-        since: t(-4000),
+        since: t(-4300),
     };
     assert_yaml_snapshot!(g.decide());
 }
@@ -280,7 +300,7 @@ fn a_cluster_pass_gives_each_deletion_its_reason() {
         .key(Key::Rollout(gone), None)
         .value(
             Key::Rollout(task_id()),
-            finished_rollout(RolloutState::Complete, 0),
+            finished_rollout(RolloutState::Complete, -600),
             None,
         );
     g.allocs[0].status = complete();
@@ -308,9 +328,17 @@ fn complete_rollouts_are_kept_for_the_history_and_aborted_ones_for_good() {
             finished_rollout(RolloutState::Aborted, 0),
             None,
         )
+        // Finished at 36 by another host's clock: past the 60 s history at 96, kept for the skew
+        // allowance (a tenth, 6 s) until 102.
         .value(
             Key::Rollout(third),
-            finished_rollout(RolloutState::Complete, 30),
+            finished_rollout(RolloutState::Complete, 36),
+            None,
+        )
+        // Finished long enough ago even if the clocks disagree.
+        .value(
+            Key::Rollout(TaskId::new("default", "web", "api", "worker")),
+            finished_rollout(RolloutState::Complete, -600),
             None,
         );
     assert_yaml_snapshot!(g.pass(GcScope::Cluster));

@@ -8,7 +8,7 @@ use shepard_reconcilers::model::{
     RolloutState, SessionId,
 };
 use shepard_reconcilers::rollout::{Member, RolloutObservation, reconcile_rollout};
-use shepard_reconcilers::{Context, Key};
+use shepard_reconcilers::{Context, Key, Timestamp};
 
 use super::fixture::{CONFIG, in_sync_record, rollout_record, running, spec, t, task_id};
 
@@ -26,6 +26,7 @@ pub(crate) struct Leader {
     kv: KvView,
     pub(crate) members: Vec<Member>,
     session: Option<SessionId>,
+    clock_stepped_at: Option<Timestamp>,
     index: u64,
 }
 
@@ -48,6 +49,7 @@ impl Leader {
             kv: KvView::new(),
             members,
             session: Some(SessionId("s-self".into())),
+            clock_stepped_at: None,
             index: 20,
         };
         l.put(Key::TaskLock(task_id()), "{}", Some("s-self"));
@@ -119,6 +121,12 @@ impl Leader {
         self
     }
 
+    /// This agent's host clock stepped; the step was seen at `at`.
+    pub(crate) fn clock_stepped(mut self, at: i64) -> Self {
+        self.clock_stepped_at = Some(t(at));
+        self
+    }
+
     pub(crate) fn decide(&self) -> Decision {
         let obs = RolloutObservation {
             task: task_id(),
@@ -126,6 +134,7 @@ impl Leader {
             members: self.members.clone(),
             session: self.session.clone(),
             kv: &self.kv,
+            clock_stepped_at: self.clock_stepped_at,
         };
         reconcile_rollout(&obs, &self.ctx, t(100), "r-new")
     }

@@ -15,7 +15,7 @@ use super::rollout::{Leader, fixture_runs};
 const B1_RESTART: &str = "tok-b1@2023-11-14T22:13:35.000000000Z";
 
 /// A rollout this leader (or `by`) saw move last at `at`, with `restarting` in flight then.
-fn watched(
+pub(crate) fn watched(
     state: RolloutState,
     restarting: &[&str],
     at: i64,

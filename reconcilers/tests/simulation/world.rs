@@ -231,6 +231,7 @@ impl World {
             session: self.agents[agent].session.clone(),
             kv: &kv,
             node_triggers: Vec::new(),
+            clock_stepped_at: None,
         };
         let decision = reconcile_task(&obs, &self.agents[agent].ctx, self.now, &token);
         if self.trace {
@@ -268,6 +269,7 @@ impl World {
             members,
             session: self.agents[agent].session.clone(),
             kv: &kv,
+            clock_stepped_at: None,
         };
         let decision = reconcile_rollout(
             &obs,

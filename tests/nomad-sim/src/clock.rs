@@ -1,6 +1,8 @@
 //! Time as Nomad's Go code writes it: Unix nanoseconds, RFC 3339 with trimmed nanoseconds
 //! (`time.RFC3339Nano`), `time.Duration.String()`, and `time.ParseDuration` for `?wait=`.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Nanoseconds since the Unix epoch, now.
@@ -9,6 +11,40 @@ pub fn now_nanos() -> i64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
         .unwrap_or(0)
+}
+
+/// A client node's wall clock: the machine's clock shifted by an offset. Nomad clients stamp
+/// task events, `StartedAt`/`FinishedAt` and rendered files with their own host's clock, while
+/// the servers stamp allocations and node status with theirs; a test puts one node's clock
+/// minutes off (or steps it) through `PUT /sim/node/:node/clock` and the servers keep true time.
+#[derive(Clone, Debug, Default)]
+pub struct NodeClock(Arc<AtomicI64>);
+
+impl NodeClock {
+    /// The node's time in Unix nanoseconds.
+    pub fn now_nanos(&self) -> i64 {
+        now_nanos().saturating_add(self.offset_nanos())
+    }
+
+    /// The node's time as a `SystemTime` (for file modification times).
+    pub fn now(&self) -> SystemTime {
+        let nanos = self.now_nanos();
+        if nanos >= 0 {
+            UNIX_EPOCH + Duration::from_nanos(nanos.unsigned_abs())
+        } else {
+            UNIX_EPOCH
+        }
+    }
+
+    /// How far the node's clock is ahead of the machine's (negative: behind).
+    pub fn offset_nanos(&self) -> i64 {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    /// Moves the node's clock: every later reading is `offset` ahead of the machine's.
+    pub fn set_offset_nanos(&self, offset: i64) {
+        self.0.store(offset, Ordering::Relaxed);
+    }
 }
 
 /// `time.Time.Format(time.RFC3339Nano)` of a UTC instant given in Unix nanoseconds,

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
-use crate::clock::now_nanos;
+use crate::clock::{NodeClock, now_nanos};
 use crate::consul::Consul;
 use crate::ids::uuid;
 use crate::model::node::{Node, NodeEvent};
@@ -44,6 +44,8 @@ pub struct Sim {
     pub consul: Consul,
     pub clients: Vec<NodeClient>,
     faults: Mutex<Vec<Fault>>,
+    /// Each node's wall clock, by node ID.
+    clocks: std::collections::HashMap<String, NodeClock>,
 }
 
 impl Sim {
@@ -92,12 +94,18 @@ impl Sim {
         let consul = Consul::new(&config.consul_addr);
         let clients = (0..config.nodes).map(NodeClient::new).collect();
         let faults = Mutex::new(vec![Fault::default(); config.nodes]);
+        let clocks = inner
+            .nodes
+            .iter()
+            .map(|n| (n.id.clone(), NodeClock::default()))
+            .collect();
         Ok(Arc::new(Self {
             config,
             store: Store::new(inner),
             consul,
             clients,
             faults,
+            clocks,
         }))
     }
 
@@ -111,6 +119,11 @@ impl Sim {
         if let Some(slot) = faults.get_mut(node) {
             *slot = fault;
         }
+    }
+
+    /// The wall clock of the node with this ID (true time for an unknown node).
+    pub fn clock_of(&self, node_id: &str) -> NodeClock {
+        self.clocks.get(node_id).cloned().unwrap_or_default()
     }
 
     fn client_of(&self, alloc_id: &str) -> Option<&NodeClient> {

@@ -120,13 +120,15 @@ impl Inner {
         true
     }
 
-    /// Appends a task event and optionally moves the task to a new state.
+    /// Appends a task event and optionally moves the task to a new state at `now` (the
+    /// client's clock, Unix nanoseconds).
     pub fn task_event(
         &mut self,
         alloc_id: &str,
         task: &str,
         event: Option<TaskEvent>,
         state: Option<&str>,
+        now: i64,
     ) -> bool {
         self.client_update(alloc_id, |alloc| {
             let ts = alloc
@@ -137,7 +139,7 @@ impl Inner {
                 ts.append_event(event);
             }
             if let Some(state) = state {
-                ts.set_state(state);
+                ts.set_state(state, now);
             }
         })
     }

@@ -46,6 +46,7 @@ impl Cluster {
                     &node.addr,
                     data_dir,
                     agent_args,
+                    &[],
                 )
             })
             .collect();
@@ -71,8 +72,28 @@ impl Cluster {
         consul_addr: &str,
         agent_args: &[&str],
     ) {
+        self.restart_agent_with_env(shepard, i, consul_addr, agent_args, &[]);
+    }
+
+    /// As [`Cluster::restart_agent_via`], with `envs` in the agent's environment (a
+    /// [`crate::FakeClock`]'s, say).
+    pub fn restart_agent_with_env(
+        &mut self,
+        shepard: &Path,
+        i: usize,
+        consul_addr: &str,
+        agent_args: &[&str],
+        envs: &[(String, String)],
+    ) {
         let addr = self.sim.nodes()[i].addr.clone();
-        self.agents[i] = start_agent(shepard, consul_addr, &addr, &self.data_dirs[i], agent_args);
+        self.agents[i] = start_agent(
+            shepard,
+            consul_addr,
+            &addr,
+            &self.data_dirs[i],
+            agent_args,
+            envs,
+        );
     }
 }
 
@@ -82,6 +103,7 @@ fn start_agent(
     nomad_addr: &str,
     data_dir: &Path,
     extra: &[&str],
+    envs: &[(String, String)],
 ) -> AgentProcess {
     let data_dir = data_dir.display().to_string();
     let mut args = vec![
@@ -95,5 +117,6 @@ fn start_agent(
         "info,shepard=debug",
     ];
     args.extend_from_slice(extra);
-    AgentProcess::start(shepard, &args, &[])
+    let envs: Vec<(&str, &str)> = envs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    AgentProcess::start(shepard, &args, &envs)
 }

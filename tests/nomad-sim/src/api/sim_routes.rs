@@ -22,6 +22,7 @@ pub fn router() -> Router<PortCtx> {
         .route("/sim/node/{node}/down", post(node_down))
         .route("/sim/node/{node}/up", post(node_up))
         .route("/sim/node/{node}/fault", put(set_fault).delete(clear_fault))
+        .route("/sim/node/{node}/clock", put(set_clock).get(get_clock))
 }
 
 /// `GET /sim/events[?since=SEQ]`: every event with a sequence number above `since`.
@@ -103,6 +104,46 @@ async fn set_fault(State(ctx): State<PortCtx>, Path(node): Path<String>, body: B
     };
     ctx.sim.set_fault(idx, fault.clone());
     Reply::json(&serde_json::to_value(fault).unwrap_or(Value::Null), false).into_response()
+}
+
+/// `PUT /sim/node/:node/clock` with `{"offset_ms": 300000}`: from now on the node's client
+/// stamps task events, task state times and rendered files that far ahead of true time
+/// (negative: behind). A later `PUT` steps the clock. `GET` answers the offset.
+async fn set_clock(State(ctx): State<PortCtx>, Path(node): Path<String>, body: Bytes) -> Response {
+    #[derive(serde::Deserialize)]
+    struct Offset {
+        offset_ms: i64,
+    }
+    let Some(id) = node_id(&ctx, &node) else {
+        return Reply::error(404, "node not found").into_response();
+    };
+    let offset: Offset = match serde_json::from_slice(&body) {
+        Ok(o) => o,
+        Err(e) => return Reply::error(400, e.to_string()).into_response(),
+    };
+    ctx.sim
+        .clock_of(&id)
+        .set_offset_nanos(offset.offset_ms.saturating_mul(1_000_000));
+    clock_reply(&ctx, &id)
+}
+
+async fn get_clock(State(ctx): State<PortCtx>, Path(node): Path<String>) -> Response {
+    match node_id(&ctx, &node) {
+        Some(id) => clock_reply(&ctx, &id),
+        None => Reply::error(404, "node not found").into_response(),
+    }
+}
+
+fn node_id(ctx: &PortCtx, node: &str) -> Option<String> {
+    let idx = find_node(ctx, node)?;
+    ctx.sim
+        .store
+        .read(|s| s.nodes.get(idx).map(|n| n.id.clone()))
+}
+
+fn clock_reply(ctx: &PortCtx, id: &str) -> Response {
+    let offset_ms = ctx.sim.clock_of(id).offset_nanos() / 1_000_000;
+    Reply::json(&json!({ "offset_ms": offset_ms }), false).into_response()
 }
 
 async fn clear_fault(State(ctx): State<PortCtx>, Path(node): Path<String>) -> Response {

@@ -39,6 +39,12 @@ impl TaskEvent {
         }
     }
 
+    /// The same event, stamped at `time` (Unix nanoseconds of the client's clock).
+    pub fn at(mut self, time: i64) -> Self {
+        self.time = time;
+        self
+    }
+
     pub fn message(mut self, msg: &str) -> Self {
         self.message = msg.to_string();
         self.details.insert("message".into(), msg.to_string());
@@ -228,12 +234,13 @@ impl TaskState {
         }
     }
 
-    /// `updateStateImpl`: StartedAt when entering running, FinishedAt once when dead.
-    pub fn set_state(&mut self, state: &str) {
+    /// `updateStateImpl`: StartedAt when entering running, FinishedAt once when dead (`now` in
+    /// the client's clock).
+    pub fn set_state(&mut self, state: &str, now: i64) {
         let old = std::mem::replace(&mut self.state, state.to_string());
         match state {
-            "running" if old != "running" => self.started_at = Some(now_nanos()),
-            "dead" if self.finished_at.is_none() => self.finished_at = Some(now_nanos()),
+            "running" if old != "running" => self.started_at = Some(now),
+            "dead" if self.finished_at.is_none() => self.finished_at = Some(now),
             _ => {}
         }
     }

@@ -35,6 +35,9 @@ impl TaskCtx {
     pub fn update(&self, event: Option<TaskEvent>, state: Option<&str>) {
         let alloc_id = &self.alloc.id;
         let task = &self.task.name;
+        // The client stamps task events and state times with its own host's clock.
+        let now = self.sim.clock_of(&self.node.id).now_nanos();
+        let event = event.map(|e| e.at(now));
         self.sim.store.write(|s| {
             let node_down = s
                 .allocs
@@ -42,7 +45,7 @@ impl TaskCtx {
                 .and_then(|a| s.node_by_id(&a.node_id))
                 .is_none_or(|n| n.status == "down");
             if !node_down {
-                s.task_event(alloc_id, task, event, state);
+                s.task_event(alloc_id, task, event, state, now);
             }
         });
     }

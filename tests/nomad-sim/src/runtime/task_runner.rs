@@ -70,7 +70,7 @@ pub async fn run(ctx: TaskCtx, mut rx: mpsc::Receiver<TaskCommand>) {
             &ctx.task_dir,
             ctx.template_env(),
         ) {
-            Ok(m) => m,
+            Ok(m) => m.with_clock(ctx.sim.clock_of(&ctx.node.id)),
             Err(e) => return ctx.template_failed(&e),
         };
         let rendered = {

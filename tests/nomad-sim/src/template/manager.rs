@@ -15,6 +15,7 @@ use tokio::time::Instant;
 
 use super::parse::{Node, parse};
 use super::render::{KvState, Rendered, render};
+use crate::clock::NodeClock;
 use crate::consul::Consul;
 use crate::ids::random_below;
 use crate::model::job::Template;
@@ -52,6 +53,8 @@ pub struct TemplateManager {
     /// quiescence (`Wait`) of the templates that use it only, as consul-template does per
     /// template.
     deps: Vec<BTreeSet<String>>,
+    /// The node's clock, which stamps the rendered files' modification times.
+    clock: NodeClock,
 }
 
 fn nanos(n: Option<i64>) -> Duration {
@@ -99,7 +102,14 @@ impl TemplateManager {
             env,
             kv: BTreeMap::new(),
             index: BTreeMap::new(),
+            clock: NodeClock::default(),
         })
+    }
+
+    /// Stamps rendered files with `clock` (a node whose clock is off writes files dated by it).
+    pub fn with_clock(mut self, clock: NodeClock) -> Self {
+        self.clock = clock;
+        self
     }
 
     pub fn is_empty(&self) -> bool {
@@ -260,6 +270,11 @@ impl TemplateManager {
         std::fs::write(&tmp, text).map_err(|e| format!("failed writing {}: {e}", tmp.display()))?;
         use std::os::unix::fs::PermissionsExt;
         let _ = std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(spec.perms));
+        std::fs::File::options()
+            .write(true)
+            .open(&tmp)
+            .and_then(|f| f.set_modified(self.clock.now()))
+            .map_err(|e| format!("failed dating {}: {e}", tmp.display()))?;
         std::fs::rename(&tmp, dest)
             .map_err(|e| format!("failed renaming {}: {e}", dest.display()))?;
         self.written[i] = Some(text.to_string());
