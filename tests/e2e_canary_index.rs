@@ -75,6 +75,7 @@ async fn alloc_id_layout_restarts_the_canary_and_its_index_sharer_each_through_i
     assert_eq!(world.instances("greet").await.len(), 3);
     let since = world.sim_event_seq().await;
 
+    let changed_at = prober.samples().last().map(|s| s.at);
     world.put_config("greet", "name: two\n").await;
     world.wait_rollout_state("greet", "complete", WITHIN).await;
 
@@ -105,7 +106,10 @@ async fn alloc_id_layout_restarts_the_canary_and_its_index_sharer_each_through_i
     assert_eq!(windows.len(), 3, "{windows:?}");
     assert!(max_overlap(&windows) <= 1, "{windows:?}");
     let worst = prober.worst().expect("samples");
-    assert!(worst.bad.len() <= 1, "instances down at once: {worst:?}");
+    assert!(
+        worst.bad.len() <= 1,
+        "instances down at once: {worst:?} ({placed:?}, change at {changed_at:?})"
+    );
     let seen_down: BTreeSet<String> = prober
         .samples()
         .into_iter()

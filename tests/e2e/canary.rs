@@ -59,8 +59,8 @@ impl World {
     }
 
     /// Registers `job`'s canary version (the job runs two allocations on one node) and waits
-    /// until the canary runs beside them and the agent manages all three. Checks that the
-    /// canary reuses index 0 on the node of the old `[0]`.
+    /// until the canary runs beside them, all three pass their checks and the agent manages
+    /// them. Checks that the canary reuses index 0 on the node of the old `[0]`.
     pub async fn place_canary(&self, job: &GreetJob) -> Placed {
         let managed_before = self.metric_sum("shepard_managed_tasks", &[]);
         submit_job(self.nomad(), canary_version(job)).await;
@@ -93,6 +93,11 @@ impl World {
             "the canary reuses index 0"
         );
         assert_eq!(canary["NodeName"], old_zero["NodeName"]);
+        // A canary whose check has not passed yet is down because Nomad just placed it.
+        poll::until_async("the canary passing its check", WITHIN, TICK, || async {
+            (self.passing_checks(&job.id).await == 3).then_some(())
+        })
+        .await;
         poll::until_async("the canary managed", WITHIN, TICK, || async {
             let now = self.metric_sum("shepard_managed_tasks", &[]);
             (now == managed_before + 1.0).then_some(())
