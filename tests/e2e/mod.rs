@@ -11,6 +11,7 @@ use std::time::Duration;
 use serde_json::Value;
 use shepard_testkit::{Cluster, ConsulDevOptions, GreetJob, locate_binary, poll, submit_job};
 
+pub mod canary;
 pub mod probe;
 
 use probe::{Instance, Prober};

@@ -1,5 +1,6 @@
 //! The simulator's own small Consul client (a real Nomad client has its own too): KV reads
-//! with blocking queries for templates, and agent service register/deregister for services.
+//! with blocking queries for templates, agent service register/deregister for services, and
+//! the agent's check statuses for deployment health.
 //!
 //! Consul behaviour relied on (1.8.7): a missing key is `404` with an `X-Consul-Index` (the
 //! KV table's index), still usable for blocking; a blocking GET returns the same index when
@@ -120,6 +121,30 @@ impl Consul {
             .send()
             .await?;
         Self::expect_ok(response).await
+    }
+
+    /// `GET /v1/agent/checks`: (service ID, status) of every check of the agent.
+    pub async fn check_statuses(&self) -> Result<Vec<(String, String)>, ConsulError> {
+        let url = format!("{}/v1/agent/checks", self.base);
+        let response = self
+            .http
+            .get(url)
+            .timeout(Duration::from_secs(10))
+            .send()
+            .await?;
+        let status = response.status().as_u16();
+        if status != 200 {
+            return Err(ConsulError::Status {
+                status,
+                body: response.text().await.unwrap_or_default(),
+            });
+        }
+        let checks: serde_json::Map<String, Value> = response.json().await?;
+        let field = |c: &Value, name: &str| c[name].as_str().unwrap_or_default().to_string();
+        Ok(checks
+            .values()
+            .map(|c| (field(c, "ServiceID"), field(c, "Status")))
+            .collect())
     }
 
     async fn expect_ok(response: reqwest::Response) -> Result<(), ConsulError> {

@@ -5,6 +5,7 @@
 pub mod api;
 pub mod clock;
 pub mod consul;
+pub mod deploy;
 pub mod encode;
 pub mod ids;
 pub mod model;

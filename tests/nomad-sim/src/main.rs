@@ -60,6 +60,7 @@ async fn main() -> anyhow::Result<()> {
         datacenter: args.datacenter.clone(),
         region: args.region.clone(),
     })?;
+    tokio::spawn(nomad_sim::runtime::deploy_health::run(sim.clone()));
     let mut listeners = Vec::new();
     for i in 0..args.nodes {
         let port = args

@@ -1,15 +1,19 @@
 //! The server side: job registration and deregistration, alloc stop, and node down/up, as
 //! state-store transactions. Placement is round-robin over ready nodes (alloc `i` of a group on
-//! ready node `i mod n`); replacements go to the least-loaded ready node. Each operation
-//! returns which allocs the node clients must start and stop.
+//! ready node `i mod n`); replacements go to the least-loaded ready node. A changed job replaces
+//! its allocations at once, except in groups that take canaries: those are left to a
+//! deployment (`crate::deploy`). Each operation returns which allocs the node clients must
+//! start and stop.
 
 use std::collections::BTreeMap;
 use std::net::TcpListener;
 use std::sync::Arc;
 
 use crate::clock::now_nanos;
+use crate::deploy;
 use crate::ids::{random_below, uuid};
 use crate::model::alloc::{Alloc, PortMapping};
+use crate::model::deployment::{DESC_NEWER_JOB, DESC_STOPPED_JOB};
 use crate::model::job::Job;
 use crate::model::node::NodeEvent;
 use crate::state::Inner;
@@ -26,13 +30,14 @@ pub struct Outcome {
     pub stop: Vec<String>,
 }
 
-const UPDATING: &str = "alloc is being updated due to job update";
-const NOT_NEEDED: &str = "alloc not needed due to job update";
+pub(crate) const UPDATING: &str = "alloc is being updated due to job update";
+pub(crate) const NOT_NEEDED: &str = "alloc not needed due to job update";
 const MIGRATING: &str = "alloc is being migrated";
 const LOST: &str = "alloc is lost since its node is down";
 
 /// `Job.Register`: stores the job (a new version when the spec changed) and replaces its
-/// allocations when it did. An unchanged job changes nothing.
+/// allocations when it did, or places canaries beside them in groups that take canaries. An
+/// unchanged job changes nothing.
 pub fn register_job(inner: &mut Inner, mut job: Job) -> Outcome {
     let key = (job.namespace.clone(), job.id.clone());
     let existing = inner.jobs.get(&key).cloned();
@@ -69,8 +74,25 @@ pub fn register_job(inner: &mut Inner, mut job: Job) -> Outcome {
     } else {
         NOT_NEEDED
     };
-    stop_job_allocs(inner, &key.0, &key.1, description, index, &mut outcome);
-    place_job(inner, &job, &outcome.eval_id.clone(), index, &mut outcome);
+    let eval_id = outcome.eval_id.clone();
+    deploy::cancel_active(inner, &key.0, &key.1, DESC_NEWER_JOB, index, &mut outcome);
+    // A first version has nothing to canary against.
+    let canary_groups = match existing {
+        Some(_) => deploy::canary_groups(inner, &job),
+        None => Vec::new(),
+    };
+    stop_job_allocs(
+        inner,
+        (&key.0, &key.1),
+        &canary_groups,
+        description,
+        index,
+        &mut outcome,
+    );
+    place_job(inner, &job, &canary_groups, &eval_id, index, &mut outcome);
+    if !canary_groups.is_empty() {
+        deploy::start(inner, &job, &canary_groups, &eval_id, index, &mut outcome);
+    }
     inner.refresh_job_status(&key.0, &key.1);
     outcome
 }
@@ -103,44 +125,63 @@ pub fn deregister_job(
         inner.jobs.insert(key.clone(), Arc::new(job));
     }
     inner.jobs_index = index;
-    stop_job_allocs(inner, namespace, id, NOT_NEEDED, index, &mut outcome);
+    deploy::cancel_active(inner, namespace, id, DESC_STOPPED_JOB, index, &mut outcome);
+    stop_job_allocs(inner, (namespace, id), &[], NOT_NEEDED, index, &mut outcome);
     inner.refresh_job_status(namespace, id);
     Some(outcome)
 }
 
+/// Stops every allocation of the job meant to run, except those of the groups in `keep`.
 fn stop_job_allocs(
     inner: &mut Inner,
-    namespace: &str,
-    job_id: &str,
+    (namespace, job_id): (&str, &str),
+    keep: &[String],
     description: &str,
     index: u64,
     outcome: &mut Outcome,
 ) {
     for alloc in inner.allocs.values_mut() {
-        if alloc.job_id == job_id && alloc.namespace == namespace && alloc.desired_status == "run" {
-            alloc.desired_status = "stop".into();
-            alloc.desired_description = description.into();
-            alloc.modify_index = index;
-            alloc.alloc_modify_index = index;
-            alloc.modify_time = now_nanos();
+        if alloc.job_id == job_id
+            && alloc.namespace == namespace
+            && alloc.desired_status == "run"
+            && !keep.contains(&alloc.task_group)
+        {
+            mark_stop(alloc, description, index);
             outcome.stop.push(alloc.id.clone());
         }
     }
     inner.allocs_index = index;
 }
 
-fn ready_nodes(inner: &Inner) -> Vec<usize> {
+/// A server-side stop of one allocation (`DesiredStatus` stop with its reason).
+pub(crate) fn mark_stop(alloc: &mut Alloc, description: &str, index: u64) {
+    alloc.desired_status = "stop".into();
+    alloc.desired_description = description.into();
+    alloc.modify_index = index;
+    alloc.alloc_modify_index = index;
+    alloc.modify_time = now_nanos();
+}
+
+pub(crate) fn ready_nodes(inner: &Inner) -> Vec<usize> {
     (0..inner.nodes.len())
         .filter(|i| inner.nodes[*i].status == "ready")
         .collect()
 }
 
-fn place_job(inner: &mut Inner, job: &Arc<Job>, eval_id: &str, index: u64, out: &mut Outcome) {
+/// Places every group's allocations, except those of the groups in `skip`.
+fn place_job(
+    inner: &mut Inner,
+    job: &Arc<Job>,
+    skip: &[String],
+    eval_id: &str,
+    index: u64,
+    out: &mut Outcome,
+) {
     let ready = ready_nodes(inner);
     if ready.is_empty() {
         return;
     }
-    for group in &job.task_groups {
+    for group in job.task_groups.iter().filter(|g| !skip.contains(&g.name)) {
         for i in 0..group.count().max(0) as u32 {
             let node = ready[i as usize % ready.len()];
             let alloc = new_alloc(inner, job, &group.name, i, node, eval_id, index, "");
@@ -152,7 +193,7 @@ fn place_job(inner: &mut Inner, job: &Arc<Job>, eval_id: &str, index: u64, out: 
 }
 
 #[allow(clippy::too_many_arguments)]
-fn new_alloc(
+pub(crate) fn new_alloc(
     inner: &Inner,
     job: &Arc<Job>,
     group: &str,
@@ -188,6 +229,8 @@ fn new_alloc(
         previous_allocation: previous.into(),
         next_allocation: String::new(),
         ports,
+        deployment_id: String::new(),
+        deployment_status: None,
         signing_key_id: uuid(),
         create_index: index,
         modify_index: index,
@@ -264,7 +307,7 @@ fn replace(inner: &mut Inner, old_id: &str, eval_id: &str, index: u64, out: &mut
     else {
         return;
     };
-    let alloc = new_alloc(
+    let mut alloc = new_alloc(
         inner,
         &job,
         &old.task_group,
@@ -274,6 +317,7 @@ fn replace(inner: &mut Inner, old_id: &str, eval_id: &str, index: u64, out: &mut
         index,
         old_id,
     );
+    deploy::inherit(inner, &old, &mut alloc);
     if let Some(prev) = inner.allocs.get_mut(old_id) {
         prev.next_allocation = alloc.id.clone();
     }

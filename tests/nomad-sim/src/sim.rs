@@ -91,6 +91,7 @@ impl Sim {
         }
         inner.allocs_index = inner.index;
         inner.jobs_index = inner.index;
+        inner.deployments_index = inner.index;
         let consul = Consul::new(&config.consul_addr);
         let clients = (0..config.nodes).map(NodeClient::new).collect();
         let faults = Mutex::new(vec![Fault::default(); config.nodes]);

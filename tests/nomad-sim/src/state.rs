@@ -1,4 +1,4 @@
-//! The cluster's state store: nodes, jobs and allocations behind one lock, a raft-like index
+//! The cluster's state store: nodes, jobs, allocations and deployments behind one lock, a raft-like index
 //! that every change bumps (with per-table indexes, as Nomad's `index` table keeps them), and
 //! a watch channel that wakes blocking queries on every change. Also keeps the simulator's
 //! own evidence log (`/sim/events`).
@@ -11,6 +11,7 @@ use tokio::sync::watch;
 
 use crate::clock::now_nanos;
 use crate::model::alloc::Alloc;
+use crate::model::deployment::Deployment;
 use crate::model::job::Job;
 use crate::model::node::Node;
 use crate::model::task_state::{TaskEvent, TaskState};
@@ -46,10 +47,13 @@ pub struct Inner {
     pub nodes_index: u64,
     pub jobs_index: u64,
     pub allocs_index: u64,
+    pub deployments_index: u64,
     pub nodes: Vec<Node>,
     /// Keyed by (namespace, job ID).
     pub jobs: BTreeMap<(String, String), Arc<Job>>,
     pub allocs: BTreeMap<String, Alloc>,
+    /// Keyed by deployment ID.
+    pub deployments: BTreeMap<String, Deployment>,
     pub sim_events: Vec<SimEvent>,
 }
 

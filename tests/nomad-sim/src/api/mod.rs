@@ -1,6 +1,7 @@
 //! The HTTP API: one router per node port (the port decides what `/v1/agent/self` answers
 //! and which node's faults apply), each serving the whole cluster API plus `/sim/`.
 
+pub mod deployment;
 pub mod fs;
 pub mod query;
 pub mod read;
@@ -40,6 +41,12 @@ pub fn router(ctx: PortCtx) -> Router {
                 .delete(write::deregister),
         )
         .route("/v1/job/{id}/allocations", get(read::job_allocs))
+        .route("/v1/job/{id}/deployment", get(deployment::job_latest))
+        .route("/v1/deployment/{id}", get(deployment::get))
+        .route(
+            "/v1/deployment/promote/{id}",
+            post(deployment::promote).put(deployment::promote),
+        )
         .route("/v1/allocations", get(read::allocs))
         .route("/v1/allocation/{id}", get(read::alloc))
         .route(

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
 
+use super::deployment::AllocDeploymentStatus;
 use super::job::Job;
 use super::task_state::{TaskState, client_status};
 use crate::encode;
@@ -43,6 +44,9 @@ pub struct Alloc {
     pub previous_allocation: String,
     pub next_allocation: String,
     pub ports: Vec<PortMapping>,
+    /// The deployment that placed the allocation (empty outside deployments).
+    pub deployment_id: String,
+    pub deployment_status: Option<AllocDeploymentStatus>,
     pub signing_key_id: String,
     pub create_index: u64,
     pub modify_index: u64,
@@ -84,6 +88,22 @@ impl Alloc {
                 .map(|(k, v)| (k.clone(), v.to_json()))
                 .collect(),
         )
+    }
+
+    fn deployment_status_json(&self) -> Value {
+        self.deployment_status
+            .as_ref()
+            .map_or(Value::Null, AllocDeploymentStatus::to_json)
+    }
+
+    /// `DeploymentStatus.IsCanary`.
+    pub fn is_canary(&self) -> bool {
+        self.deployment_status.as_ref().is_some_and(|d| d.canary)
+    }
+
+    /// `DeploymentStatus.Healthy` (`None` until the client's verdict).
+    pub fn healthy(&self) -> Option<bool> {
+        self.deployment_status.as_ref().and_then(|d| d.healthy)
     }
 
     fn desired_transition(&self) -> Value {
@@ -177,8 +197,8 @@ impl Alloc {
             "ClientStatus": self.client_status,
             "CreateIndex": self.create_index,
             "CreateTime": self.create_time,
-            "DeploymentID": "",
-            "DeploymentStatus": null,
+            "DeploymentID": self.deployment_id,
+            "DeploymentStatus": self.deployment_status_json(),
             "DesiredDescription": self.desired_description,
             "DesiredStatus": self.desired_status,
             "DesiredTransition": self.desired_transition(),
@@ -216,7 +236,7 @@ impl Alloc {
             "ClientStatus": self.client_status,
             "CreateIndex": self.create_index,
             "CreateTime": self.create_time,
-            "DeploymentStatus": null,
+            "DeploymentStatus": self.deployment_status_json(),
             "DesiredDescription": self.desired_description,
             "DesiredStatus": self.desired_status,
             "DesiredTransition": self.desired_transition(),

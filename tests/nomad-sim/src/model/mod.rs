@@ -2,6 +2,7 @@
 
 pub mod alloc;
 pub mod canonical;
+pub mod deployment;
 pub mod job;
 pub mod node;
 pub mod task_state;

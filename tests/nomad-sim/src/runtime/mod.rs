@@ -1,6 +1,7 @@
 //! The client side of each simulated node: runs allocations (alloc dir layout, group
 //! services, one task runner per task) and routes restart, stop and crash requests to them.
 
+pub mod deploy_health;
 pub mod env;
 pub mod logs;
 pub mod process;

@@ -3,6 +3,7 @@
 
 mod api_shapes;
 mod blocking;
+mod canary;
 mod job_delete;
 mod shape_rules;
 mod support;
