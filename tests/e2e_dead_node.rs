@@ -3,7 +3,10 @@
 //! allocation as lost; the rollout leader ends the claim, so the rollout completes. An agent
 //! that dies while its allocations wait to be restarted (Nomad still runs them): nothing can
 //! restart them, so the rollout goes `stuck` after `healthy_deadline` and the alert's metric
-//! says so; the agent back and the rollout resumed, it completes.
+//! says so; the agent back and the rollout resumed, it completes. An agent that dies in the
+//! middle of a restart (Nomad still runs the allocation): the claim stays, the rollout goes
+//! `stuck` after twice `healthy_deadline`; the agent back, it calls its restart stuck (past
+//! its deadline, unproven), and once resumed the rollout completes.
 
 mod e2e;
 
@@ -134,6 +137,85 @@ async fn a_rollout_whose_drifted_allocations_nobody_can_restart_goes_stuck() {
         .await;
     assert_eq!(
         world.passing_greetings("stall").await,
+        vec!["Hello, two"; 6]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_whose_agent_died_mid_way_stalls_the_rollout_until_the_agent_is_back() {
+    let agent_args = ["--consul-session-ttl", "10s", "--consul-lock-delay", "1s"];
+    let mut world = World::start(3, &[]).await;
+    let mut job = GreetJob::new("midway", 6, "midway/config");
+    job.max_parallel = 1;
+    job.min_healthy_time = Duration::from_secs(1);
+    job.healthy_deadline = Duration::from_secs(10);
+    world.run_job(job).await;
+
+    world.put_config("midway", "name: two\n").await;
+    let holder = poll::until_async(
+        "a restart slot to be taken",
+        Duration::from_secs(30),
+        Duration::from_millis(20),
+        || async { world.slot_holder_node("midway").await },
+    )
+    .await;
+    poll::until_async(
+        "the slot holder's record to claim the slot",
+        Duration::from_secs(30),
+        Duration::from_millis(20),
+        || async { world.claims_on(&holder).await.then_some(()) },
+    )
+    .await;
+    // The agent dies mid-restart; its node and the allocation live on, so no one else may end
+    // the claim: the restart may yet be landing.
+    let victim = world.node_index(&holder);
+    let status = world.cluster.agents[victim].signal_and_wait("KILL", Duration::from_secs(5));
+    assert!(!status.success());
+
+    // Nothing moves for 2 × 10 s + 15 s: stuck, and the alert's metric says so (on a live
+    // leader's /metrics).
+    world
+        .wait_rollout_state("midway", "stuck", Duration::from_secs(90))
+        .await;
+    let reason = world.rollout_reason("midway").await;
+    assert!(
+        reason.starts_with("no progress for") && reason.ends_with("1 restarting"),
+        "{reason}"
+    );
+    poll::until_async(
+        "shepard_rollout_stuck on /metrics",
+        Duration::from_secs(10),
+        Duration::from_millis(100),
+        || async { (world.metric_max("shepard_rollout_stuck") == 1.0).then_some(()) },
+    )
+    .await;
+
+    // The agent back, past the restart's deadline and with no check seen since it: it can
+    // only call the restart stuck. The operator resumes past it and the rollout completes.
+    let shepard = std::path::Path::new(env!("CARGO_BIN_EXE_shepard")).to_path_buf();
+    world.cluster.restart_agent(&shepard, victim, &agent_args);
+    poll::until_async(
+        "the returned agent to judge its restart",
+        Duration::from_secs(30),
+        Duration::from_millis(50),
+        || async {
+            let phases = world.phases_on(&holder).await;
+            phases.iter().any(|p| p == "stuck").then_some(())
+        },
+    )
+    .await;
+    let resumed = world
+        .operator(&["rollout", "resume", "default/midway/greeter/greet"])
+        .await;
+    assert!(resumed.status.success(), "{resumed:?}");
+    world
+        .wait_rollout_state("midway", "complete", Duration::from_secs(90))
+        .await;
+    for alloc in world.running_allocs("midway").await {
+        assert_eq!(alloc.restarts, 1, "alloc {}", alloc.id);
+    }
+    assert_eq!(
+        world.passing_greetings("midway").await,
         vec!["Hello, two"; 6]
     );
 }

@@ -7,12 +7,13 @@
 //!
 //! No silent stall: while `rolling`, the leader notes when the rollout last moved: a restart it
 //! saw in flight ended, one started while none was, or a recorded run changed. Every restart
-//! ends, healthy or stuck (which stops the rollout), within `healthy_deadline` of its trigger;
-//! so a rollout with drifted allocations, nothing restarting, and no move for
-//! `healthy_deadline` (plus a grace for the views to catch up) is not moving, whatever the
-//! cause (an agent that died with its allocation still drifted, a slot no one can take), and
-//! goes `stuck`, which pages. It rolls again once something moves, or when an operator
-//! resumes it. The claims of allocations
+//! ends, healthy or stuck (which stops the rollout), within `healthy_deadline` of its trigger
+//! while its agent runs; so a rollout with nothing restarting and no move for
+//! `healthy_deadline` (plus a grace for the views to catch up), or with restarts in flight and
+//! no move for twice that (an agent's clock step restarts a deadline once), is not moving,
+//! whatever the cause (an agent that died with its allocation drifted or mid-restart, a slot
+//! no one can take), and goes `stuck`, which pages. It rolls again once something moves, or
+//! when an operator resumes it. The claims of allocations
 //! Nomad lists as stopped or lost are cleared by `orphans`.
 
 use crate::action::{Action, Decision, LockGuard, ProblemKind};
@@ -143,7 +144,8 @@ pub(super) fn converge(
     };
     // Look again when the rollout would count as stalled.
     if let Some(p) = next.as_ref().or(current.as_ref()).and_then(watched) {
-        let stalls_at = stalls_at(p, settings, (now, obs.clock_stepped_at));
+        let restarting = !census.restarting.is_empty();
+        let stalls_at = stalls_at(p, settings, restarting, (now, obs.clock_stepped_at));
         decision.requeue(stalls_at.since(now).max(Duration::from_secs(1)));
     }
     if let Some(record) = next {
@@ -238,13 +240,20 @@ fn step(
                 Some(p) if census.moved_since(p) => {
                     next.progress = Some(progress_now(ctx, census, now));
                 }
-                // Restarts in flight end on their own deadline (healthy, or stuck: that stops
-                // the rollout); a stall is work left with nothing restarting.
+                // Nothing moved for the window: work left with nothing restarting, or restarts
+                // in flight that their agents no longer judge (each ends on its own deadline,
+                // healthy or stuck, when its agent runs).
                 Some(p)
-                    if census.restarting.is_empty()
-                        && now >= stalls_at(p, settings, (now, clock_stepped_at)) =>
+                    if now
+                        >= stalls_at(
+                            p,
+                            settings,
+                            !census.restarting.is_empty(),
+                            (now, clock_stepped_at),
+                        ) =>
                 {
-                    let window = humantime::format_duration(stall_window(settings));
+                    let window = stall_window(settings, !census.restarting.is_empty());
+                    let window = humantime::format_duration(window);
                     let reason = format!(
                         "no progress for {window}: {} drifted, {} restarting",
                         census.drifted.len(),
@@ -307,8 +316,11 @@ fn watched(r: &RolloutRecord) -> Option<&Progress> {
         .filter(|p| r.state == RolloutState::Rolling && !p.stalled)
 }
 
-fn stall_window(settings: &TaskSettings) -> Duration {
-    settings.healthy_deadline + STALL_GRACE
+/// How long a rollout may go without a move. With restarts in flight, twice the deadline: an
+/// agent that saw its wall clock step counts a restart's deadline again from the step.
+fn stall_window(settings: &TaskSettings, restarting: bool) -> Duration {
+    let deadlines = if restarting { 2 } else { 1 };
+    settings.healthy_deadline * deadlines + STALL_GRACE
 }
 
 /// When the watch `p` counts as stalled: a stall window after its last move, or after the
@@ -316,10 +328,11 @@ fn stall_window(settings: &TaskSettings) -> Duration {
 fn stalls_at(
     p: &Progress,
     settings: &TaskSettings,
+    restarting: bool,
     (now, clock_stepped_at): (Timestamp, Option<Timestamp>),
 ) -> Timestamp {
     p.at.counted_from(clock_stepped_at, now)
-        .plus(stall_window(settings))
+        .plus(stall_window(settings, restarting))
 }
 
 fn progress_now(ctx: &Context, census: &Census<'_>, now: Timestamp) -> Progress {

@@ -92,6 +92,44 @@ fn a_restart_started_beside_one_still_running_is_not_yet_a_move() {
 }
 
 #[test]
+fn a_restart_in_flight_that_no_agent_ends_stalls_after_twice_the_deadline() {
+    // b1 has been verifying since 10 and nothing moved since 20 (its agent died, its
+    // allocation runs on): not stalled at 95 as with nothing restarting, but at 20 + 2 × 60 +
+    // 15 = 155; looked at again then.
+    let early = Leader::new()
+        .rollout(watched(
+            RolloutState::Rolling,
+            &[B1_RESTART],
+            20,
+            "n1",
+            false,
+        ))
+        .phase("b1", Phase::Verifying, 10)
+        .phase("c1", Phase::Waiting, 10)
+        .decide();
+    assert!(early.actions.is_empty(), "{early:?}");
+    assert_yaml_snapshot!(early);
+}
+
+#[test]
+fn a_restart_in_flight_that_no_agent_ends_makes_the_rollout_stuck() {
+    // Nothing moved since -40: past -40 + 135.
+    assert_yaml_snapshot!(
+        Leader::new()
+            .rollout(watched(
+                RolloutState::Rolling,
+                &[B1_RESTART],
+                -40,
+                "n1",
+                false,
+            ))
+            .phase("b1", Phase::Verifying, 10)
+            .phase("c1", Phase::Waiting, 10)
+            .decide()
+    );
+}
+
+#[test]
 fn another_leaders_watch_is_started_again_not_compared_with_this_clock() {
     // Written by n2's clock at 20: this leader does not compare it with its own.
     assert_yaml_snapshot!(
