@@ -174,7 +174,7 @@ pub enum Action {
 }
 
 /// Kinds of problems, for the metric label and log filtering.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ProblemKind {
     /// A `shepard_*` meta value could not be used.

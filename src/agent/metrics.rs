@@ -4,11 +4,15 @@
 //! The Nomad job is the `job_name` label: `job` is the scrape target's own label in
 //! Prometheus, and a metric label of that name would be renamed `exported_job` on scrape.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
 use prometheus::{
     HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
 };
 use shepard_reconcilers::model::{RolloutState, TaskId};
-use shepard_reconcilers::{Event, ProblemKind, RestartResult};
+use shepard_reconcilers::{Event, Problem, ProblemKind, RestartResult};
 
 /// Labels naming a task.
 const TASK_LABELS: [&str; 4] = ["namespace", "job_name", "group", "task"];
@@ -45,7 +49,15 @@ pub struct DomainMetrics {
     rollout_leader: IntGaugeVec,
     gc_deleted: IntCounterVec,
     problems: IntCounterVec,
+    problems_seen: Arc<Mutex<ProblemsSeen>>,
 }
+
+/// The problems reported, by kind and subject: their detail and when.
+type ProblemsSeen = HashMap<(ProblemKind, String), (String, Instant)>;
+
+/// A problem that lasts (every reconcile of its task finds it again) is logged and counted
+/// again this often, not at every reconcile.
+pub const PROBLEM_REPEAT: Duration = Duration::from_secs(3600);
 
 impl DomainMetrics {
     pub fn register(registry: &Registry) -> Result<Self, prometheus::Error> {
@@ -114,8 +126,8 @@ impl DomainMetrics {
             Opts::new(
                 "shepard_problems_total",
                 "Problems reported (bad meta values, unreadable keys, templates that restart on \
-                 their own, trigger keys with unusable names or shared by two allocations), by \
-                 kind.",
+                 their own, trigger keys with unusable names or shared by two allocations, steps \
+                 of the wall clock), by kind; one that lasts is counted again every hour.",
             ),
             &["kind"],
         )?;
@@ -140,6 +152,7 @@ impl DomainMetrics {
             rollout_leader,
             gc_deleted,
             problems,
+            problems_seen: Arc::default(),
         })
     }
 
@@ -213,6 +226,26 @@ impl DomainMetrics {
 
     pub fn gc_deleted(&self, kind: &str) {
         self.gc_deleted.with_label_values(&[kind]).inc();
+    }
+
+    /// Counts `problem` unless the same one (kind, subject and detail) was counted less than
+    /// [`PROBLEM_REPEAT`] ago; whether it was counted, so the caller logs it too.
+    pub fn report_problem(&self, problem: &Problem) -> bool {
+        let mut seen = self
+            .problems_seen
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let key = (problem.kind, problem.subject.clone());
+        let repeat = seen
+            .get(&key)
+            .is_some_and(|(detail, at)| *detail == problem.detail && at.elapsed() < PROBLEM_REPEAT);
+        if repeat {
+            return false;
+        }
+        seen.insert(key, (problem.detail.clone(), Instant::now()));
+        drop(seen);
+        self.problem(problem.kind);
+        true
     }
 
     pub fn problem(&self, kind: ProblemKind) {

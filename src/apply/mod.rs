@@ -205,13 +205,14 @@ impl Applier {
                 self.metrics.gc_deleted(kind.as_str());
             }
             Action::ReportProblem(problem) => {
-                tracing::warn!(
-                    kind = ?problem.kind,
-                    subject = %problem.subject,
-                    "{}",
-                    problem.detail
-                );
-                self.metrics.problem(problem.kind);
+                if self.metrics.report_problem(problem) {
+                    tracing::warn!(
+                        kind = ?problem.kind,
+                        subject = %problem.subject,
+                        "{}",
+                        problem.detail
+                    );
+                }
             }
             Action::Emit(event) => self.metrics.event(event),
         }

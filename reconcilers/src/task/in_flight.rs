@@ -209,13 +209,25 @@ fn abandon_or_wait(s: &mut Step<'_, '_>, record: AllocRecord) -> Phase {
         && (s.settings.restart_method == RestartMethod::ConsulKey || s.now >= grace_end);
     match (disproved, running_since(s), n) {
         (true, Some(started), Some(n)) => {
+            let aborted = s
+                .rollout
+                .as_ref()
+                .is_some_and(|r| r.state == RolloutState::Aborted);
             let mut settled = settle(s, started);
-            settled.last_error = Some("slot lost before the restart was triggered".to_owned());
+            settled.last_error = Some(if aborted {
+                "aborted before the restart was triggered".to_owned()
+            } else {
+                "slot lost before the restart was triggered".to_owned()
+            });
             let phase = settled.phase;
             // Dropped only if the slot and the trigger key are still as this listing shows
             // them when Consul applies it: proof that no trigger landed since.
             s.write_dropped_claim(settled, n);
             s.release_held(None);
+            if aborted {
+                // A restart the operator's abort stopped before it was issued.
+                s.emit_finished(RestartResult::Aborted, record.triggered_at);
+            }
             phase
         }
         _ => {

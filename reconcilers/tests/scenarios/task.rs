@@ -409,6 +409,20 @@ fn rollout_aborted_while_the_restarted_task_still_stops_keeps_its_claim() {
 }
 
 #[test]
+fn rollout_aborted_before_the_trigger_was_written_drops_the_claim_as_aborted() {
+    // Claimed at 70, the trigger key never written (the agent stopped in between); the
+    // operator aborted since. Nothing was issued: the claim goes, on the listing's proof, the
+    // slot is released, and the restart counts as aborted.
+    let f = Fixture::new()
+        .config(60, "v2")
+        .record(triggered_record(0))
+        .rollout(RolloutState::Aborted)
+        .slot(0, Some("s-self"), "a1")
+        .at(72);
+    assert_yaml_snapshot!(f.decide());
+}
+
+#[test]
 fn a_start_after_the_first_trigger_counts_when_the_trigger_was_written_again() {
     // The trigger was first written at 70 and landed, but its answer was lost and the
     // listing lagged: it was written again, same token, at 90. The task started at 75: that
