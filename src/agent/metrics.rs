@@ -288,3 +288,34 @@ fn rollout_state(state: RolloutState) -> &'static str {
         RolloutState::Aborted => "aborted",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problem(subject: &str, detail: &str) -> Problem {
+        Problem {
+            kind: ProblemKind::SharedTriggerKey,
+            subject: subject.into(),
+            detail: detail.into(),
+        }
+    }
+
+    #[test]
+    fn a_lasting_problem_is_counted_once_and_a_new_one_at_once() {
+        let metrics = DomainMetrics::register(&Registry::new()).unwrap();
+        let count = || {
+            metrics
+                .problems
+                .with_label_values(&["shared_trigger_key"])
+                .get()
+        };
+        assert!(metrics.report_problem(&problem("a", "shares k")));
+        assert!(!metrics.report_problem(&problem("a", "shares k")));
+        assert_eq!(count(), 1);
+        // Another subject, or the same one with another detail, is news.
+        assert!(metrics.report_problem(&problem("b", "shares k")));
+        assert!(metrics.report_problem(&problem("a", "shares j")));
+        assert_eq!(count(), 3);
+    }
+}
